@@ -1,0 +1,113 @@
+"""Spatio-temporal self-attention (STSA): temporal compression, STSA layers and modules."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import dot_product_attention
+from .channels import STSA_TIME_STEPS, BranchSpec
+from .unpool import POOL_KERNEL, make_unpool
+
+NORM_CHOICES = ("full_shape", "agnostic")
+
+
+def make_feature_norm(norm: str, channels: int, spatial: tuple[int, int]) -> nn.Module:
+    """Normalisation over the whole C x T x H x W feature of each sample.
+
+    full_shape: the official LayerNorm with element-wise affine of the full feature shape (ties
+    the model to one input size). agnostic: the same statistics with a per-channel affine,
+    so any input size works.
+    """
+    if norm == "full_shape":
+        return nn.LayerNorm((channels, STSA_TIME_STEPS, *spatial))
+    if norm == "agnostic":
+        return nn.GroupNorm(1, channels)
+    raise ValueError(f"norm must be one of {list(NORM_CHOICES)}, got {norm!r}")
+
+
+class TemporalCompression(nn.Module):
+    """Conv (k x 1 x 1, stride k, with bias) + ReLU bringing a tap to 4 time steps; no BN."""
+
+    def __init__(self, channels: int, time_stride: int):
+        super().__init__()
+        self.conv = nn.Conv3d(channels, channels, (time_stride, 1, 1), (time_stride, 1, 1))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x))
+
+
+def conv_relu(in_channels: int, out_channels: int, kernel, padding) -> list[nn.Module]:
+    return [nn.Conv3d(in_channels, out_channels, kernel, padding=padding), nn.ReLU(inplace=True)]
+
+
+class SlotEmbedding(nn.Module):
+    """Query, key and value embeddings of one time slot (each slot has its own weights)."""
+
+    def __init__(self, channels: int, qk_dim: int):
+        super().__init__()
+        self.q = nn.Sequential(*conv_relu(channels, qk_dim, 1, 0),
+                               *conv_relu(qk_dim, qk_dim, (1, 3, 3), (0, 1, 1)))
+        self.k = nn.Sequential(*conv_relu(channels, qk_dim, 1, 0),
+                               *conv_relu(qk_dim, qk_dim, (1, 3, 3), (0, 1, 1)))
+        self.v = nn.Sequential(*conv_relu(channels, channels, (1, 3, 1), (0, 1, 0)),
+                               *conv_relu(channels, channels, (1, 1, 3), (0, 0, 1)))
+
+
+class STSALayer(nn.Module):
+    """One STSA layer: split T into 2*pairs slots, cross-attend within each slot pair.
+
+    In pair (a, b) the output replacing slot a uses queries from b and keys/values from a, and
+    vice versa. Layer I of the paper has pairs=2 (slots are single time steps 1/2, 3/4), layer
+    II has pairs=1 (slots are halves 1-2 / 3-4, attended jointly). The concatenated result is
+    normalised over the whole feature and added to the input. With `bottleneck` the slots are
+    1x2x2 max-pooled first and the attention result is unpooled (zeros elsewhere) before the norm.
+    """
+
+    def __init__(self, channels: int, qk_dim: int, pairs: int, norm: nn.Module,
+                 bottleneck: bool = False, unpool: str = "maxunpool"):
+        super().__init__()
+        self.pairs = pairs
+        self.embed = nn.ModuleList(SlotEmbedding(channels, qk_dim) for _ in range(2 * pairs))
+        self.norm = norm
+        self.bottleneck = bottleneck
+        if bottleneck:
+            self.pool = nn.MaxPool3d(POOL_KERNEL, POOL_KERNEL, return_indices=True)
+            self.unpool = make_unpool(unpool)
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        slots = x.chunk(2 * self.pairs, dim=2)
+        out = []
+        for p in range(self.pairs):
+            a, b = slots[2 * p], slots[2 * p + 1]
+            emb_a, emb_b = self.embed[2 * p], self.embed[2 * p + 1]
+            out.append(dot_product_attention(emb_b.q(b), emb_a.k(a), emb_a.v(a)))
+            out.append(dot_product_attention(emb_a.q(a), emb_b.k(b), emb_b.v(b)))
+        return torch.cat(out, dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bottleneck:
+            pooled, indices = self.pool(x)
+            attended = self.unpool(self.attend(pooled), indices, x.shape)
+        else:
+            attended = self.attend(x)
+        return x + self.norm(attended)
+
+
+class STSAModule(nn.Module):
+    """STSA layer I -> mid conv (1x3x3 + ReLU) -> STSA layer II, for one branch."""
+
+    def __init__(self, spec: BranchSpec, norm: str, spatial: tuple[int, int],
+                 unpool: str = "maxunpool"):
+        super().__init__()
+        self.layer1 = STSALayer(spec.channels, spec.qk_dim_1, 2,
+                                make_feature_norm(norm, spec.channels, spatial),
+                                spec.bottleneck, unpool)
+        self.mid = nn.Sequential(*conv_relu(spec.channels, spec.mid_channels, (1, 3, 3), (0, 1, 1)))
+        self.layer2 = STSALayer(spec.mid_channels, spec.qk_dim_2, 1,
+                                make_feature_norm(norm, spec.mid_channels, spatial),
+                                spec.bottleneck, unpool)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer2(self.mid(self.layer1(x)))

@@ -1,0 +1,125 @@
+"""The assembled STSANet (Wang et al., IEEE TMM 2023), official architecture by default."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .backbone import S3DBackbone
+from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
+from .decoder import TopDownDecoder
+from .stsa import NORM_CHOICES, STSAModule, TemporalCompression
+from .unpool import UNPOOL_CHOICES
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class InputNormalizer(nn.Module):
+    """RGB in [0, 1] -> (x - mean) / std per channel (the official ImageNet preprocessing)."""
+
+    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+        super().__init__()
+        # Not persistent: they are configuration, not weights, and stay out of checkpoints.
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1),
+                             persistent=False)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return (clip - self.mean) / self.std
+
+
+def _as_size(input_size) -> tuple[int, int]:
+    size = tuple(int(s) for s in input_size)
+    if len(size) != 2:
+        raise ValueError(f"input_size must be (height, width), got {input_size!r}")
+    if size[0] <= 0 or size[1] <= 0 or size[0] % SIZE_MULTIPLE or size[1] % SIZE_MULTIPLE:
+        raise ValueError(f"input_size must be positive multiples of {SIZE_MULTIPLE} "
+                         f"(height, width), got {size}; the paper setting is {PAPER_INPUT_SIZE}")
+    return size
+
+
+class STSANet(nn.Module):
+    """Video saliency network: S3D taps -> temporal compression -> STSA -> AMSF decoder.
+
+    forward(clip): clip is B x 3 x 32 x H x W, RGB in [0, 1]; returns B x H x W in (0, 1), the
+    saliency map of the 16th frame. Options (SPEC section 0):
+      norm: "full_shape" (official LayerNorm; input locked to `input_size`) or "agnostic"
+        (same statistics, per-channel affine; any H, W that are multiples of 32).
+      unpool: "maxunpool" (official) or "export_friendly" (same numbers, no MaxUnpool op).
+      bn_momentum: momentum of the backbone BatchNorms (official 0.001).
+    """
+
+    def __init__(self, norm: str = "full_shape", unpool: str = "maxunpool",
+                 input_size: Sequence[int] = PAPER_INPUT_SIZE, bn_momentum: float = 0.001,
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 branches: Sequence[BranchSpec] = BRANCHES):
+        super().__init__()
+        if norm not in NORM_CHOICES:
+            raise ValueError(f"norm must be one of {list(NORM_CHOICES)}, got {norm!r}")
+        if unpool not in UNPOOL_CHOICES:
+            raise ValueError(f"unpool must be one of {sorted(UNPOOL_CHOICES)}, got {unpool!r}")
+        if len(tuple(mean)) != 3 or len(tuple(std)) != 3:
+            raise ValueError(f"mean and std need 3 values (RGB), got {mean!r} / {std!r}")
+        self.input_size = _as_size(input_size)
+        self.norm = norm
+        self.config = dict(norm=norm, unpool=unpool, input_size=list(self.input_size),
+                           bn_momentum=float(bn_momentum), mean=[float(m) for m in mean],
+                           std=[float(s) for s in std])
+        self.branch_specs = tuple(branches)
+        h, w = self.input_size
+
+        self.preprocess = InputNormalizer(mean, std)
+        self.backbone = S3DBackbone(bn_momentum)
+        self.compress = nn.ModuleList(
+            TemporalCompression(b.channels, b.time_stride) if b.time_stride > 1 else nn.Identity()
+            for b in self.branch_specs
+        )
+        self.stsa = nn.ModuleList(
+            STSAModule(b, norm, (h // b.scale, w // b.scale), unpool) for b in self.branch_specs
+        )
+        self.decoder = TopDownDecoder(self.branch_specs[-1].mid_channels)
+
+    def check_input(self, clip: torch.Tensor) -> None:
+        """Raise a ValueError naming the rule a clip breaks."""
+        if clip.dim() != 5 or clip.shape[1] != 3:
+            raise ValueError(f"STSANet expects a clip B x 3 x {CLIP_LENGTH} x H x W (RGB in [0, 1]), "
+                             f"got shape {tuple(clip.shape)}")
+        t, h, w = clip.shape[2:]
+        if t != CLIP_LENGTH:
+            raise ValueError(f"STSANet needs clips of exactly {CLIP_LENGTH} frames (every tap must "
+                             f"reach 4 time steps), got T = {t}")
+        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+            raise ValueError(f"clip height and width must be multiples of {SIZE_MULTIPLE}, "
+                             f"got {h} x {w}")
+        if self.norm == "full_shape" and (h, w) != self.input_size:
+            raise ValueError(f"with norm='full_shape' the clip must be {self.input_size[0]} x "
+                             f"{self.input_size[1]} (the size the LayerNorms were built for), got "
+                             f"{h} x {w}; use norm='agnostic' for other sizes")
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self._run(clip, None)
+
+    @torch.no_grad()
+    def trace_stages(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All intermediate features (taps, compressed, STSA outputs, fused maps, output)."""
+        record: dict[str, torch.Tensor] = {}
+        record["saliency"] = self._run(clip, record)
+        return record
+
+    def _run(self, clip: torch.Tensor, record: dict | None) -> torch.Tensor:
+        self.check_input(clip)
+        taps = self.backbone(self.preprocess(clip))
+        branches = []
+        for i, (tap, compress, stsa) in enumerate(zip(taps, self.compress, self.stsa)):
+            compressed = compress(tap)
+            out = stsa(compressed)
+            branches.append(out)
+            if record is not None:
+                record[f"tap{i + 1}"] = tap
+                record[f"compressed{i}"] = compressed
+                record[f"stsa{i}"] = out
+        return self.decoder(branches, record)
