@@ -1,0 +1,64 @@
+"""Small real files for the data tests: videos through PyAV, numbered frames, map PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from stsanet.data.io import write_png_atomic
+
+
+def distinct_frames(count: int, height: int = 48, width: int = 80, seed: int = 0) -> np.ndarray:
+    """Frames that differ clearly from each other (a moving square on shifting ramps)."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = np.zeros((count, height, width, 3), np.uint8)
+    for i in range(count):
+        frames[i, ..., 0] = (xx * 3 + i * 7 + seed) % 256
+        frames[i, ..., 1] = (yy * 5 + i * 13) % 256
+        cy, cx = (i * 3) % height, (i * 5) % width
+        frames[i, max(0, cy - 6): cy + 6, max(0, cx - 6): cx + 6, 2] = 255
+    return frames
+
+
+def write_video(path: Path, frames: np.ndarray, codec: str = "mjpeg", options=None, rate=25):
+    """Encode RGB frames with PyAV (libx264/mpeg4 with B-frames make AVIs decord seeks wrongly)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    container = av.open(str(path), "w")
+    stream = container.add_stream(codec, rate=rate)
+    stream.height, stream.width = frames.shape[1:3]
+    stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+    if options:
+        stream.options = dict(options)
+    for frame in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def decode_sequential_pyav(path: Path) -> np.ndarray:
+    """Every frame in presentation order, decoded front to back (the ground truth)."""
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def write_frame_folder(folder: Path, frames: np.ndarray, pattern: str = "{:04d}.png", first=1):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        write_png_atomic(folder / pattern.format(i + first), frame)
+    return folder
+
+
+def grey(height: int, width: int, value: int) -> np.ndarray:
+    return np.full((height, width), value, np.uint8)
+
+
+def fixation_image(height: int, width: int, points) -> np.ndarray:
+    image = np.zeros((height, width), np.uint8)
+    for r, c in points:
+        image[r, c] = 255
+    return image
