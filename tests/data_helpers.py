@@ -62,3 +62,20 @@ def fixation_image(height: int, width: int, points) -> np.ndarray:
     for r, c in points:
         image[r, c] = 255
     return image
+
+
+def write_annotations(folder: Path, count: int, height: int, width: int, pattern="{:04d}.png",
+                      fixation_pattern=None, fixation_folder="fixation", map_folder="maps"):
+    """Maps (grey value = frame number) and one-point fixations for `count` frames, 1-based."""
+    fixation_pattern = fixation_pattern or pattern
+    for k in range(1, count + 1):
+        write_png_atomic(folder / map_folder / pattern.format(k), grey(height, width, k))
+        name = fixation_pattern.format(k)
+        target = folder / fixation_folder / name
+        if name.endswith(".mat"):
+            import scipy.io
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            scipy.io.savemat(target, {"eyeMap": fixation_image(height, width, [(k % height, 1)])})
+        else:
+            write_png_atomic(target, fixation_image(height, width, [(k % height, 1)]))

@@ -1,0 +1,360 @@
+"""Dataset folder layouts parsed into one index (SPEC section 9, PEERS section 2).
+
+Every layout becomes a :class:`DatasetIndex`: a list of :class:`VideoRecord`, one per video,
+with its frame source (video file or image folder), its frame count and, per 0-based frame
+index, the path of the saliency map and of the fixation map (``None`` where the release has
+none). File numbers in the releases are 1-based; frame ``k`` of a file name is index ``k - 1``.
+
+Supported layouts (``dataset`` argument):
+
+* ``dhf1k``: ``annotation/NNNN/{maps,fixation}/NNNN.png`` (+ ``fixation/maps/NNNN.mat``) with
+  frames from ``video/NNN.AVI`` (the release), ``frames/NNNN/images/`` (official STSANet
+  loader), or ``annotation/NNNN/images/`` (ViNet/UNISAL); also ViNet/TMFI's
+  ``{train,val}/NNNN/{images,maps,fixation}``. Sorted videos 1-600 train, 601-700 val,
+  the rest (no annotations) test.
+* ``hollywood2``, ``ucf``: ``{training,testing}/<vid>/{images,maps,fixation}/`` (train / test).
+* ``diem``: ``{training,testing}/<vid>/img_%05d.jpg`` with ``ann/<vid>/maps/eyeMap_%05d.jpg``
+  and ``ann/<vid>/fixMap_%05d.mat`` (train / test).
+* ``synthetic``: the DHF1K layout written by :mod:`stsanet.data.synthetic`, split sizes read
+  from its ``synthetic.json``.
+
+The parsed index is cached as JSON (``$STSANET_CACHE_DIR`` or ``~/.cache/stsanet``), keyed by
+dataset and root, and reused while no folder of the layout has changed (directory mtimes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from stsanet.data.frames import IMAGE_SUFFIXES, frame_number, list_image_frames
+from stsanet.data.io import DataFileError
+
+DATASETS = ("dhf1k", "hollywood2", "ucf", "diem", "synthetic")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
+INDEX_FORMAT = 1
+
+
+@dataclass
+class VideoRecord:
+    name: str
+    split: str  # "train", "val" or "test"
+    frames_path: Path  # a video file or a folder of numbered images
+    num_frames: int
+    maps: list[Path | None]
+    fixations: list[Path | None]
+    # Annotation files whose frame number lies beyond the frame count (a count mismatch).
+    extra_maps: int = 0
+    extra_fixations: int = 0
+    frames_error: str | None = None  # why the frame source could not be opened, if it could not
+    height: int = 0  # frame size, 0 when the source could not be opened
+    width: int = 0
+
+    @property
+    def annotated(self) -> bool:
+        return any(m is not None for m in self.maps)
+
+
+@dataclass
+class DatasetIndex:
+    dataset: str
+    root: Path
+    videos: list[VideoRecord] = field(default_factory=list)
+
+    def split(self, name: str) -> list[VideoRecord]:
+        return [v for v in self.videos if v.split == name]
+
+    def splits(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for video in self.videos:
+            counts[video.split] = counts.get(video.split, 0) + 1
+        return counts
+
+
+class LayoutError(DataFileError):
+    """The root does not look like the chosen dataset's layout."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _numbered_files(folder: Path, suffixes: tuple[str, ...], prefix: str = "") -> dict[int, Path]:
+    if not folder.is_dir():
+        return {}
+    found: dict[int, Path] = {}
+    for entry in os.scandir(folder):
+        path = Path(entry.path)
+        if not entry.is_file() or path.suffix.lower() not in suffixes:
+            continue
+        if prefix and not path.name.startswith(prefix):
+            continue
+        number = frame_number(path)
+        if number is not None:
+            found[number] = path
+    return found
+
+
+def _count_frames(frames_path: Path) -> tuple[int, int, int, int, str | None]:
+    """(frame count, first frame number, height, width, error) of a video or image folder."""
+    from stsanet.data.frames import open_frame_source
+
+    try:
+        source = open_frame_source(frames_path, seek_mode="random")
+    except DataFileError as error:
+        return 0, 1, 0, 0, str(error)
+    first = frame_number(source.files[0]) if hasattr(source, "files") else 1
+    return source.num_frames, first, source.height, source.width, None
+
+
+def _record(name, split, frames_path, maps_by_number, fixations_by_number) -> VideoRecord:
+    num_frames, first, height, width, error = _count_frames(frames_path)
+    if num_frames == 0 and error is None:
+        error = f"{frames_path}: no frames"
+    if first not in (0, 1):
+        first = 1
+    maps: list[Path | None] = [maps_by_number.get(first + i) for i in range(num_frames)]
+    fixations: list[Path | None] = [fixations_by_number.get(first + i) for i in range(num_frames)]
+    return VideoRecord(
+        name=name,
+        split=split,
+        frames_path=frames_path,
+        num_frames=num_frames,
+        maps=maps,
+        fixations=fixations,
+        extra_maps=sum(1 for k in maps_by_number if not first <= k < first + num_frames),
+        extra_fixations=sum(1 for k in fixations_by_number if not first <= k < first + num_frames),
+        frames_error=error,
+        height=height,
+        width=width,
+    )
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders embedded numbers by value (``v2`` before ``v10``)."""
+    return [(0, int(chunk), "") if chunk.isdigit() else (1, 0, chunk)
+            for chunk in re.split(r"(\d+)", name) if chunk]
+
+
+def _sorted_dirs(folder: Path) -> list[Path]:
+    dirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(dirs, key=lambda p: natural_key(p.name))
+
+
+def _require(root: Path, dataset: str, *candidates: str) -> None:
+    if not any((root / c).is_dir() for c in candidates):
+        raise LayoutError(
+            f"{root}: not a {dataset} root (expected {' or '.join(c + '/' for c in candidates)}); "
+            f"set data.root to the folder that holds them"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Layouts
+
+
+def _dhf1k_fixations(annotation: Path) -> dict[int, Path]:
+    fixations = _numbered_files(annotation / "fixation" / "maps", (".mat",))
+    fixations.update(_numbered_files(annotation / "fixation", IMAGE_SUFFIXES))  # PNG preferred
+    return fixations
+
+
+def parse_dhf1k(root: Path, train_videos: int = 600, val_videos: int = 100) -> list[VideoRecord]:
+    records: list[VideoRecord] = []
+    if (root / "train").is_dir() and not (root / "annotation").is_dir():
+        # ViNet / TMFI: {train,val}/NNNN/{images,maps,fixation}
+        for folder, split in (("train", "train"), ("val", "val"), ("test", "test")):
+            if not (root / folder).is_dir():
+                continue
+            for video in _sorted_dirs(root / folder):
+                records.append(
+                    _record(
+                        video.name, split, video / "images",
+                        _numbered_files(video / "maps", IMAGE_SUFFIXES),
+                        _dhf1k_fixations(video),
+                    )
+                )
+        return records
+    _require(root, "DHF1K", "annotation", "train")
+    annotations = {int(p.name): p for p in _sorted_dirs(root / "annotation") if p.name.isdigit()}
+    videos: dict[int, Path] = {}
+    if (root / "video").is_dir():
+        for path in (root / "video").iterdir():
+            if path.suffix.lower() in VIDEO_SUFFIXES and path.stem.isdigit():
+                videos[int(path.stem)] = path
+    numbers = sorted(set(annotations) | set(videos))
+    for position, number in enumerate(numbers):
+        annotation = annotations.get(number, root / "annotation" / f"{number:04d}")
+        name = annotation.name
+        candidates = [
+            root / "frames" / name / "images",
+            root / "frames" / name,
+            annotation / "images",
+        ]
+        frames_path = videos.get(number)
+        if frames_path is None:
+            frames_path = next((c for c in candidates if c.is_dir()), root / "video" / f"{number:03d}.AVI")
+        if number in annotations:
+            split = "train" if position < train_videos else (
+                "val" if position < train_videos + val_videos else "test"
+            )
+        else:
+            split = "test"
+        records.append(
+            _record(
+                name, split, frames_path,
+                _numbered_files(annotation / "maps", IMAGE_SUFFIXES),
+                _dhf1k_fixations(annotation),
+            )
+        )
+    return records
+
+
+def parse_training_testing(root: Path, dataset: str) -> list[VideoRecord]:
+    """Hollywood-2 and UCF Sports: {training,testing}/<vid>/{images,maps,fixation}."""
+    _require(root, dataset, "training", "testing")
+    records = []
+    for folder, split in (("training", "train"), ("testing", "test")):
+        if not (root / folder).is_dir():
+            continue
+        for video in _sorted_dirs(root / folder):
+            fixations = _numbered_files(video / "fixation" / "maps", (".mat",))
+            fixations.update(_numbered_files(video / "fixation", IMAGE_SUFFIXES))
+            records.append(
+                _record(
+                    video.name, split, video / "images",
+                    _numbered_files(video / "maps", IMAGE_SUFFIXES), fixations,
+                )
+            )
+    return records
+
+
+def parse_diem(root: Path) -> list[VideoRecord]:
+    _require(root, "DIEM", "training", "testing")
+    records = []
+    for folder, split in (("training", "train"), ("testing", "test")):
+        if not (root / folder).is_dir():
+            continue
+        for video in _sorted_dirs(root / folder):
+            annotation = root / "ann" / video.name
+            records.append(
+                _record(
+                    video.name, split, video,
+                    _numbered_files(annotation / "maps", IMAGE_SUFFIXES, prefix="eyeMap_"),
+                    _numbered_files(annotation, (".mat",) + IMAGE_SUFFIXES, prefix="fixMap_"),
+                )
+            )
+    return records
+
+
+def parse_synthetic(root: Path) -> list[VideoRecord]:
+    meta_file = root / "synthetic.json"
+    if not meta_file.is_file():
+        raise LayoutError(
+            f"{root}: no synthetic.json; generate the dataset with "
+            f"`stsanet-make-synthetic root={root}`"
+        )
+    meta = json.loads(meta_file.read_text())
+    return parse_dhf1k(root, train_videos=meta["train_videos"], val_videos=meta["val_videos"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Index with cache
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("STSANET_CACHE_DIR") or Path.home() / ".cache" / "stsanet")
+
+
+def _signature(records: list[VideoRecord]) -> list:
+    """Mtimes of every folder (and video file) the index was built from."""
+    folders: set[Path] = set()
+    for record in records:
+        # The frame source and its parents catch changed frames and added/removed videos.
+        folders.update([record.frames_path, record.frames_path.parent])
+        for paths in (record.maps, record.fixations):
+            for path in paths[:1] + paths[-1:]:
+                if path is not None:
+                    folders.update([path.parent, path.parent.parent, path.parent.parent.parent])
+    stamps = []
+    for folder in sorted(folders):
+        try:
+            stamps.append([str(folder), folder.stat().st_mtime_ns])
+        except OSError:
+            stamps.append([str(folder), None])
+    return stamps
+
+
+def _to_json(index: DatasetIndex) -> dict:
+    videos = []
+    for record in index.videos:
+        entry = asdict(record)
+        entry["frames_path"] = str(record.frames_path)
+        entry["maps"] = [None if p is None else str(p) for p in record.maps]
+        entry["fixations"] = [None if p is None else str(p) for p in record.fixations]
+        videos.append(entry)
+    return {"format": INDEX_FORMAT, "dataset": index.dataset, "root": str(index.root),
+            "videos": videos, "signature": _signature(index.videos)}
+
+
+def _from_json(data: dict) -> DatasetIndex:
+    videos = []
+    for entry in data["videos"]:
+        entry = dict(entry)
+        entry["frames_path"] = Path(entry["frames_path"])
+        entry["maps"] = [None if p is None else Path(p) for p in entry["maps"]]
+        entry["fixations"] = [None if p is None else Path(p) for p in entry["fixations"]]
+        videos.append(VideoRecord(**entry))
+    return DatasetIndex(data["dataset"], Path(data["root"]), videos)
+
+
+def _cache_file(dataset: str, root: Path, options: dict) -> Path:
+    key = json.dumps([dataset, str(root), sorted(options.items())])
+    return _cache_dir() / f"index-{dataset}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+
+
+def build_index(dataset: str, root: str | os.PathLike, use_cache: bool = True, **options) -> DatasetIndex:
+    """Parse ``root`` as ``dataset`` (one of :data:`DATASETS`) into a :class:`DatasetIndex`."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    if root is None or str(root) in ("", "???"):
+        raise LayoutError("data.root is not set: pass data.root=/path/to/the/dataset")
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise LayoutError(f"{root}: data.root does not exist or is not a folder")
+    cache = _cache_file(dataset, root, options)
+    if use_cache and cache.is_file():
+        try:
+            data = json.loads(cache.read_text())
+            if data.get("format") == INDEX_FORMAT:
+                index = _from_json(data)
+                if _signature(index.videos) == data["signature"]:
+                    return index
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a stale or damaged cache is rebuilt
+    if dataset == "dhf1k":
+        records = parse_dhf1k(root, **options)
+    elif dataset in ("hollywood2", "ucf"):
+        records = parse_training_testing(root, dataset)
+    elif dataset == "diem":
+        records = parse_diem(root)
+    else:
+        records = parse_synthetic(root)
+    if not records:
+        raise LayoutError(f"{root}: no videos found for the {dataset} layout")
+    index = DatasetIndex(dataset, root, records)
+    if use_cache:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+            with os.fdopen(handle, "w") as stream:
+                json.dump(_to_json(index), stream)
+            os.replace(temporary, cache)
+        except OSError:
+            pass  # caching only saves time
+    return index
