@@ -1,0 +1,35 @@
+"""stsanet-train: fit STSANet with Lightning, configured by Hydra (``conf/train.yaml``).
+
+    stsanet-train experiment=paper_dhf1k data.root=/data/DHF1K init.backbone=S3D_kinetics400.pt
+    stsanet-train experiment=demo trainer.max_epochs=1
+    stsanet-train ... ckpt_path=outputs/train/runs/<run>/checkpoints/last.ckpt   # resume
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from stsanet.lit.checks import ConfigError
+from stsanet.lit.config import CONF_DIR
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def _hydra_main(cfg: DictConfig) -> None:
+    from stsanet.lit.train import train
+
+    try:
+        train(cfg)
+    except ConfigError as error:
+        print(f"stsanet-train: configuration error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+"""Where the Hydra configuration tree lives (``conf/`` at the repository root)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CONF_DIR = Path(os.environ.get("STSANET_CONF_DIR", Path(__file__).resolve().parents[3] / "conf"))

@@ -1,0 +1,106 @@
+"""Build everything a training run needs from a composed config, then fit and test.
+
+Shared by ``stsanet-train`` and the tests (which compose the real config and shrink it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from stsanet.lit.checks import check_train_config
+
+log = logging.getLogger(__name__)
+
+
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    callbacks = []
+    for node in (cfg.get("callbacks") or {}).values():
+        if node is not None and "_target_" in node:
+            callbacks.append(instantiate(node))
+    schedule_callback = OmegaConf.select(cfg, "schedule.callback")
+    if schedule_callback is not None:
+        callbacks.append(instantiate(schedule_callback))
+    return callbacks
+
+
+def build_loggers(cfg: DictConfig) -> list[Any]:
+    return [instantiate(node) for node in (cfg.get("logger") or {}).values()
+            if node is not None and "_target_" in node]
+
+
+def build_module(cfg: DictConfig) -> pl.LightningModule:
+    net = instantiate(cfg.model)
+    if cfg.init.backbone:
+        from stsanet.models.weights import load_backbone
+
+        load_backbone(net, cfg.init.backbone)
+        log.info("backbone initialised from %s", cfg.init.backbone)
+    if cfg.init.weights:
+        from stsanet.models.weights import load_weights
+
+        load_weights(net, cfg.init.weights)
+        log.info("weights initialised from %s", cfg.init.weights)
+    model_config = OmegaConf.to_container(cfg.model, resolve=True)
+    return instantiate(cfg.module, net=net, model_config=model_config)
+
+
+def _output_dir(cfg: DictConfig) -> Path:
+    return Path(OmegaConf.select(cfg, "paths.output_dir"))
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (``cfg.train``) and test (``cfg.test``); returns the final metrics as floats."""
+    check_train_config(cfg)
+    out_dir = _output_dir(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg)
+    callbacks = build_callbacks(cfg)
+    loggers = build_loggers(cfg)
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    metrics: dict[str, float] = {}
+    if cfg.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        metrics.update(_floats(trainer.callback_metrics))
+    if cfg.test:
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.train else ""
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update(_floats(trainer.callback_metrics))
+
+    if trainer.is_global_zero:
+        checkpoint = trainer.checkpoint_callback
+        summary = {
+            "metrics": metrics,
+            "best_checkpoint": getattr(checkpoint, "best_model_path", None) or None,
+            "last_checkpoint": getattr(checkpoint, "last_model_path", None) or None,
+            "output_dir": str(out_dir),
+        }
+        temporary = out_dir / ".results.json.tmp"
+        temporary.write_text(json.dumps(summary, indent=2))
+        temporary.replace(out_dir / "results.json")
+        log.info("results in %s", out_dir / "results.json")
+    return metrics
+
+
+def _floats(values: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in values.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out[key] = number
+    return out

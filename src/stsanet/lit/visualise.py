@@ -1,0 +1,100 @@
+"""Heat-map overlays (shared by validation logging and stsanet-predict) and logging callbacks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from stsanet.data.io import write_png_atomic
+
+# A jet-like colour ramp: (position, r, g, b), linearly interpolated.
+_RAMP = np.array([
+    [0.00, 0.0, 0.0, 0.5],
+    [0.15, 0.0, 0.0, 1.0],
+    [0.40, 0.0, 1.0, 1.0],
+    [0.60, 1.0, 1.0, 0.0],
+    [0.85, 1.0, 0.0, 0.0],
+    [1.00, 0.5, 0.0, 0.0],
+])
+
+
+def heat_colours(saliency: np.ndarray) -> np.ndarray:
+    """H×W map (any range) → H×W×3 uint8 colours, min-max normalised first."""
+    values = np.asarray(saliency, dtype=np.float32)
+    span = float(values.max() - values.min())
+    values = (values - values.min()) / span if span > 0 else np.zeros_like(values)
+    channels = [np.interp(values, _RAMP[:, 0], _RAMP[:, c]) for c in (1, 2, 3)]
+    return (np.stack(channels, axis=-1) * 255.0 + 0.5).astype(np.uint8)
+
+
+def overlay(frame: np.ndarray, saliency: np.ndarray, strength: float = 0.6) -> np.ndarray:
+    """Blend the heat map over an RGB uint8 frame; transparent where saliency is low."""
+    values = np.asarray(saliency, dtype=np.float32)
+    span = float(values.max() - values.min())
+    alpha = (values - values.min()) / span if span > 0 else np.zeros_like(values)
+    alpha = (strength * alpha)[..., None]
+    blended = (1.0 - alpha) * frame.astype(np.float32) + alpha * heat_colours(values)
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def validation_panel(clip: torch.Tensor, saliency: torch.Tensor, pred: torch.Tensor,
+                     frame_in_clip: int) -> np.ndarray:
+    """One row: labelled frame | ground-truth overlay | prediction overlay (uint8 H×3W×3)."""
+    frame = (clip[:, frame_in_clip].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5)
+    frame = frame.astype(np.uint8)
+    size = frame.shape[:2]
+
+    def fit(map_: torch.Tensor) -> np.ndarray:
+        return torch.nn.functional.interpolate(map_[None, None].float(), size=size,
+                                               mode="bilinear", align_corners=False)[0, 0].numpy()
+
+    return np.concatenate([frame, overlay(frame, fit(saliency)), overlay(frame, fit(pred))], axis=1)
+
+
+class ValidationOverlays(pl.Callback):
+    """After each validation: a few (frame, ground truth, prediction) panels, as a PNG in the run
+    folder and as images in wandb when a WandbLogger is attached."""
+
+    def __init__(self, num_images: int = 4, supervision: str = "middle", clip_len: int = 32,
+                 out_dir: str | None = None) -> None:
+        self.num_images = num_images
+        self.frame_in_clip = clip_len // 2 - 1 if supervision == "middle" else clip_len - 1
+        self.out_dir = out_dir
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        example = getattr(pl_module, "last_val_example", None)
+        if example is None or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        count = min(self.num_images, example["pred"].shape[0])
+        panels = [validation_panel(example["clip"][i], example["saliency"][i], example["pred"][i],
+                                   self.frame_in_clip) for i in range(count)]
+        out_dir = Path(self.out_dir or trainer.default_root_dir) / "val_overlays"
+        write_png_atomic(out_dir / f"epoch_{trainer.current_epoch:03d}.png",
+                         np.concatenate(panels, axis=0))
+        for logger in trainer.loggers:
+            if isinstance(logger, pl.loggers.WandbLogger):
+                logger.log_image("val/overlays", images=panels,
+                                 caption=["frame | ground truth | prediction"] * count,
+                                 step=trainer.global_step)
+
+
+class Throughput(pl.Callback):
+    """Logs training clips per second (wall clock between consecutive batch ends)."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self._last is not None and now > self._last:
+            clips = batch["clip"].shape[0] * trainer.world_size
+            pl_module.log("train/clips_per_s", clips / (now - self._last), on_step=True,
+                          on_epoch=False, rank_zero_only=True, batch_size=1)
+        self._last = now

@@ -1,0 +1,239 @@
+"""Saliency maps for any video: sliding window (SPEC section 7), batched, resumable.
+
+For frame t the network sees ``window_indices(t, N)`` — frames t−15 … t+16 for the middle-frame
+model, t−31 … t for the last-frame model — with the first/last frame repeated past the ends.
+Each window's map is resized (bilinear) to the video's resolution and written as an 8-bit PNG
+(scaled so the frame's maximum is 255), optionally also as the raw float map (``.npy``); an
+overlay video (heat map over the frames) is written last. Every file is written atomically, and
+frames whose outputs exist are skipped, so an interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stsanet.data.clips import window_indices
+from stsanet.data.frames import IMAGE_SUFFIXES, open_frame_source
+from stsanet.data.io import read_grey_image, write_png_atomic
+from stsanet.lit.visualise import overlay
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv",
+                  ".wmv", ".3gp", ".ts")
+DEFAULT_FPS = 25
+
+
+@dataclass
+class PredictOptions:
+    clip_len: int = 32
+    supervision: str = "middle"
+    batch_windows: int = 4
+    overlay: bool = True
+    save_float: bool = False
+    progress: bool = True
+
+
+def _has_images(folder: Path) -> bool:
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
+
+
+def find_inputs(path: str | os.PathLike) -> list[Path]:
+    """The videos behind ``path``: a video file, a frame folder, or a folder of videos/folders."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such video file or folder")
+    if _has_images(path):
+        return [path]
+    found = [p for p in sorted(path.iterdir())
+             if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+             or (p.is_dir() and _has_images(p))]
+    if not found:
+        raise FileNotFoundError(f"{path}: no videos ({', '.join(VIDEO_SUFFIXES)}) or frame "
+                                f"folders inside")
+    return found
+
+
+def map_path(out_dir: Path, frame: int) -> Path:
+    return out_dir / "maps" / f"{frame + 1:04d}.png"
+
+
+def float_path(out_dir: Path, frame: int) -> Path:
+    return out_dir / "float" / f"{frame + 1:04d}.npy"
+
+
+def to_uint8(saliency: np.ndarray) -> np.ndarray:
+    peak = float(saliency.max())
+    scaled = saliency / peak if peak > 0 else saliency
+    return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, array)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def video_fps(path: Path) -> Fraction:
+    if path.is_file():
+        try:
+            import av
+
+            with av.open(str(path)) as container:
+                rate = container.streams.video[0].average_rate
+                if rate:
+                    return Fraction(rate)
+        except Exception:  # an unreadable rate only changes the overlay's playback speed
+            pass
+    return Fraction(DEFAULT_FPS)
+
+
+class SlidingWindowPredictor:
+    """Runs a clip → map network over whole videos."""
+
+    def __init__(self, model: torch.nn.Module, input_size: tuple[int, int],
+                 device: torch.device | str = "cpu", options: PredictOptions | None = None):
+        self.model = model.eval().to(device)
+        self.input_size = tuple(int(s) for s in input_size)
+        self.device = torch.device(device)
+        self.options = options or PredictOptions()
+
+    def _complete(self, out_dir: Path, frame: int) -> bool:
+        if not map_path(out_dir, frame).is_file():
+            return False
+        return not self.options.save_float or float_path(out_dir, frame).is_file()
+
+    def _resize_frames(self, frames: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+        return F.interpolate(tensor, size=self.input_size, mode="bilinear", align_corners=False,
+                             antialias=True).clamp_(0, 1)
+
+    @torch.no_grad()
+    def predict_video(self, path: Path, out_dir: Path) -> Path:
+        """Writes ``out_dir/maps/*.png`` (+ float maps, overlay video); returns ``out_dir``."""
+        source = open_frame_source(path)
+        n, height, width = source.num_frames, source.height, source.width
+        todo = [t for t in range(n) if not self._complete(out_dir, t)]
+        if todo:
+            log.info("%s: %d of %d frames to predict", path, len(todo), n)
+        progress = None
+        if self.options.progress and todo:
+            from tqdm import tqdm
+
+            progress = tqdm(total=len(todo), desc=path.name, unit="frame", dynamic_ncols=True)
+        cache: dict[int, torch.Tensor] = {}
+        opts = self.options
+        for start in range(0, len(todo), opts.batch_windows):
+            targets = todo[start:start + opts.batch_windows]
+            windows = [window_indices(t, n, opts.clip_len, opts.supervision) for t in targets]
+            needed = sorted({i for w in windows for i in w})
+            for index in [i for i in cache if i < needed[0]]:
+                del cache[index]
+            missing = [i for i in needed if i not in cache]
+            if missing:
+                for index, frame in zip(missing, self._resize_frames(source.read(missing))):
+                    cache[index] = frame
+            clips = torch.stack([torch.stack([cache[i] for i in w], dim=1) for w in windows])
+            maps = self.model(clips.to(self.device)).float()
+            maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear",
+                                 align_corners=False)[:, 0].clamp_(0, 1).cpu().numpy()
+            for t, saliency in zip(targets, maps):
+                if opts.save_float:
+                    _save_npy_atomic(float_path(out_dir, t), saliency.astype(np.float32))
+                write_png_atomic(map_path(out_dir, t), to_uint8(saliency))
+            if progress is not None:
+                progress.update(len(targets))
+        if progress is not None:
+            progress.close()
+        if opts.overlay:
+            write_overlay_video(source, out_dir, video_fps(Path(path)))
+        return out_dir
+
+
+def overlay_path(out_dir: Path) -> Path:
+    return out_dir / "overlay.mp4"
+
+
+def write_overlay_video(source, out_dir: Path, fps: Fraction, chunk: int = 32) -> Path:
+    """Heat maps (from the written PNGs) over the frames, as an H.264 (or MPEG-4) video."""
+    import av
+
+    target = overlay_path(out_dir)
+    if target.is_file():
+        return target
+    n = source.num_frames
+    # yuv420p needs even sizes: drop a last odd row/column
+    height, width = source.height // 2 * 2, source.width // 2 * 2
+    handle, temporary = tempfile.mkstemp(prefix=".overlay.", suffix=".mp4", dir=out_dir)
+    os.close(handle)
+    try:
+        with av.open(temporary, mode="w", format="mp4") as container:
+            stream = _video_stream(container, fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for start in range(0, n, chunk):
+                indices = list(range(start, min(n, start + chunk)))
+                for t, frame in zip(indices, source.read(indices)):
+                    saliency = read_grey_image(map_path(out_dir, t))
+                    picture = overlay(frame, saliency)[:height, :width]
+                    video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture),
+                                                             format="rgb24")
+                    for packet in stream.encode(video_frame):
+                        container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return target
+
+
+def _video_stream(container, fps: Fraction):
+    for codec in ("libx264", "h264", "mpeg4"):
+        try:
+            return container.add_stream(codec, rate=fps)
+        except Exception:  # codec not built into this FFmpeg
+            continue
+    raise RuntimeError("no H.264 or MPEG-4 encoder available in PyAV's FFmpeg")
+
+
+@dataclass
+class VideoOutcome:
+    path: Path
+    out_dir: Path | None
+    error: str | None = None
+
+
+def predict_inputs(predictor: SlidingWindowPredictor, inputs: Iterable[Path],
+                   output: Path) -> list[VideoOutcome]:
+    """Predicts every input; a video that fails is reported by name and the others still run."""
+    outcomes = []
+    for path in inputs:
+        out_dir = Path(output) / (path.stem if path.is_file() else path.name)
+        try:
+            predictor.predict_video(path, out_dir)
+            outcomes.append(VideoOutcome(path, out_dir))
+        except Exception as error:  # report and go on with the next video
+            log.error("%s: failed (%s)", path, error)
+            outcomes.append(VideoOutcome(path, None, f"{type(error).__name__}: {error}"))
+    return outcomes
