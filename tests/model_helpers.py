@@ -1,0 +1,107 @@
+"""Shared fixtures for the model tests: small models, random weights, foreign S3D layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from stsanet.models import STSANet
+from stsanet.models.backbone import BasicConv3d, Mixed, SepConv3d
+from stsanet.models.channels import MIXED_BLOCKS
+
+OFFICIAL_KEYS_TSV = Path(__file__).parent / "data" / "official_state_dict_keys.tsv"
+SMALL = (64, 96)
+
+
+def official_keys() -> list[tuple[str, tuple[int, ...], str]]:
+    """(key, shape, dtype) rows of the authors' state_dict, in their order."""
+    rows = []
+    for line in OFFICIAL_KEYS_TSV.read_text().splitlines():
+        key, shape, dtype = line.split("\t")
+        dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+        rows.append((key, dims, dtype))
+    return rows
+
+
+def small_model(seed: int = 0, **options) -> STSANet:
+    options.setdefault("norm", "agnostic")
+    options.setdefault("input_size", SMALL)
+    torch.manual_seed(seed)
+    return STSANet(**options).eval()
+
+
+def randomize(module: nn.Module, seed: int) -> nn.Module:
+    """Give every parameter and buffer random values so a wrong mapping cannot go unnoticed."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+            if t.dtype.is_floating_point:
+                if name.endswith("running_var"):
+                    t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+                else:
+                    t.copy_(torch.randn(t.shape, generator=g) * 0.05)
+            else:
+                t.copy_(torch.randint(0, 100, t.shape, generator=g))
+    return module
+
+
+def clip(batch: int = 1, size=SMALL, seed: int = 0) -> torch.Tensor:
+    return torch.rand(batch, 3, 32, *size, generator=torch.Generator().manual_seed(seed))
+
+
+# --- kylemin/S3D layout: one Sequential `base` of 16 items + `fc`, saved under DataParallel ---
+
+def kylemin_s3d() -> nn.Module:
+    items: list[nn.Module] = [
+        SepConv3d(3, 64, 7, 2, 3), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+        BasicConv3d(64, 64), SepConv3d(64, 192, 3, 1, 1),
+        nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+    ]
+    items += [Mixed(s) for s in MIXED_BLOCKS["block2"]] + [nn.MaxPool3d(3, 2, 1)]
+    items += [Mixed(s) for s in MIXED_BLOCKS["block3"]] + [nn.MaxPool3d(2, 2, 0)]
+    items += [Mixed(s) for s in MIXED_BLOCKS["block4"]]
+    net = nn.Module()
+    net.base = nn.Sequential(*items)
+    net.fc = nn.Sequential(nn.Conv3d(1024, 400, 1))
+    return net
+
+
+# --- torchvision layout: conv+BN(+ReLU) Sequentials, `features` of 16 items + `classifier` ---
+
+def _cna(i, o, k=1, s=1, p=0) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(i, o, k, s, p, bias=False),
+                         nn.BatchNorm3d(o, eps=1e-3, momentum=1e-3), nn.ReLU())
+
+
+def _tsep(i, o, k, s, p) -> nn.Sequential:
+    return nn.Sequential(_cna(i, o, (1, k, k), (1, s, s), (0, p, p)),
+                         _cna(o, o, (k, 1, 1), (s, 1, 1), (p, 0, 0)))
+
+
+class _TorchvisionInception(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        c = spec.in_channels
+        self.branch0 = _cna(c, spec.b0)
+        self.branch1 = nn.Sequential(_cna(c, spec.b1_mid), _tsep(spec.b1_mid, spec.b1_out, 3, 1, 1))
+        self.branch2 = nn.Sequential(_cna(c, spec.b2_mid), _tsep(spec.b2_mid, spec.b2_out, 3, 1, 1))
+        self.branch3 = nn.Sequential(nn.MaxPool3d(3, 1, 1), _cna(c, spec.b3))
+
+    def forward(self, x):
+        return torch.cat([self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], 1)
+
+
+def torchvision_s3d() -> nn.Module:
+    items: list[nn.Module] = [
+        _tsep(3, 64, 7, 2, 3), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), _cna(64, 64),
+        _tsep(64, 192, 3, 1, 1), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+    ]
+    items += [_TorchvisionInception(s) for s in MIXED_BLOCKS["block2"]] + [nn.MaxPool3d(3, 2, 1)]
+    items += [_TorchvisionInception(s) for s in MIXED_BLOCKS["block3"]] + [nn.MaxPool3d(2, 2, 0)]
+    items += [_TorchvisionInception(s) for s in MIXED_BLOCKS["block4"]]
+    net = nn.Module()
+    net.features = nn.Sequential(*items)
+    net.classifier = nn.Sequential(nn.Dropout(0.2), nn.Conv3d(1024, 400, 1))
+    return net
