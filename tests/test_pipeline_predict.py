@@ -1,0 +1,102 @@
+"""The sliding-window predictor: windows, batching, outputs, resumption, bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from pipeline_helpers import MeanFrameNet, write_video
+from stsanet.data.clips import window_indices
+from stsanet.data.frames import open_frame_source
+from stsanet.predict import (PredictOptions, SlidingWindowPredictor, find_inputs, map_path,
+                             predict_inputs, to_uint8)
+
+N_FRAMES = 40
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("videos") / "moving.mp4"
+    write_video(path, N_FRAMES)
+    return path
+
+
+def expected_map(net, source, t, supervision, size=(32, 64)):
+    frames = source.read(window_indices(t, source.num_frames, 32, supervision))
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False,
+                           antialias=True).clamp(0, 1)
+    with torch.no_grad():
+        out = net(tensor.permute(1, 0, 2, 3)[None])
+    full = F.interpolate(out[:, None], size=(source.height, source.width), mode="bilinear",
+                         align_corners=False)[0, 0].clamp(0, 1).numpy()
+    return full
+
+
+@pytest.mark.parametrize("supervision", ["middle", "last"])
+def test_windows_edges_and_outputs(video, tmp_path, supervision):
+    net = MeanFrameNet()
+    options = PredictOptions(supervision=supervision, batch_windows=6, save_float=True,
+                             progress=False)
+    out = SlidingWindowPredictor(net, (32, 64), "cpu", options).predict_video(video, tmp_path / "v")
+    source = open_frame_source(video)
+    maps = sorted((out / "maps").glob("*.png"))
+    assert [m.name for m in maps] == [f"{i:04d}.png" for i in range(1, N_FRAMES + 1)]
+    assert max(net.calls) <= 6 and sum(net.calls) == N_FRAMES
+    for t in (0, 1, N_FRAMES // 2, N_FRAMES - 1):
+        want = expected_map(net, source, t, supervision)
+        got = np.load(out / "float" / f"{t + 1:04d}.npy")
+        assert got.shape == (source.height, source.width)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        png = np.asarray(Image.open(map_path(out, t)))
+        assert png.dtype == np.uint8 and png.shape == got.shape and png.max() == 255
+        np.testing.assert_array_equal(png, to_uint8(want))
+    with av.open(str(out / "overlay.mp4")) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == N_FRAMES
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))
+
+
+def test_resumption_recomputes_only_missing_frames(video, tmp_path):
+    options = PredictOptions(batch_windows=8, progress=False, overlay=False)
+    first = MeanFrameNet()
+    out = SlidingWindowPredictor(first, (32, 64), "cpu", options).predict_video(video, tmp_path)
+    before = {p.name: p.read_bytes() for p in (out / "maps").glob("*.png")}
+    for t in (3, 17, 39):
+        map_path(out, t).unlink()
+    second = MeanFrameNet()
+    SlidingWindowPredictor(second, (32, 64), "cpu", options).predict_video(video, tmp_path)
+    assert second.calls == [3]
+    after = {p.name: p.read_bytes() for p in (out / "maps").glob("*.png")}
+    assert after == before
+
+
+def test_frame_folder_and_bad_video_in_a_folder(video, tmp_path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "good.mp4").write_bytes(video.read_bytes())
+    (inputs / "broken.mp4").write_bytes(b"\x00\x01 not a video" * 100)
+    frames_dir = inputs / "frames"
+    frames_dir.mkdir()
+    for i, frame in enumerate(open_frame_source(video).read(range(5))):
+        Image.fromarray(frame).save(frames_dir / f"{i + 1:04d}.png")
+    found = find_inputs(inputs)
+    assert [p.name for p in found] == ["broken.mp4", "frames", "good.mp4"]
+    predictor = SlidingWindowPredictor(MeanFrameNet(), (32, 64), "cpu",
+                                       PredictOptions(progress=False))
+    outcomes = {o.path.name: o for o in predict_inputs(predictor, found, tmp_path / "out")}
+    assert outcomes["broken.mp4"].error and outcomes["broken.mp4"].out_dir is None
+    assert len(list((tmp_path / "out/good/maps").glob("*.png"))) == N_FRAMES
+    assert len(list((tmp_path / "out/frames/maps").glob("*.png"))) == 5
+    assert (tmp_path / "out/good/overlay.mp4").is_file()
+
+
+def test_missing_input_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        find_inputs(tmp_path / "nothing-here")
