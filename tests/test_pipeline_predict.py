@@ -14,7 +14,7 @@ from PIL import Image
 from pipeline_helpers import MeanFrameNet, write_video
 from stsanet.data.clips import window_indices
 from stsanet.data.frames import open_frame_source
-from stsanet.predict import (PredictOptions, SlidingWindowPredictor, find_inputs, map_path,
+from stsanet.predict import (PredictOptions, SlidingWindowPredictor, find_inputs, 
                              predict_inputs, to_uint8)
 
 N_FRAMES = 40
@@ -44,36 +44,37 @@ def test_windows_edges_and_outputs(video, tmp_path, supervision):
     net = MeanFrameNet()
     options = PredictOptions(supervision=supervision, batch_windows=6, save_float=True,
                              progress=False)
-    out = SlidingWindowPredictor(net, (32, 64), "cpu", options).predict_video(video, tmp_path / "v")
+    out = SlidingWindowPredictor(net, (32, 64), "cpu", options).predict_video(video, tmp_path)
     source = open_frame_source(video)
-    maps = sorted((out / "maps").glob("*.png"))
+    assert out.maps == tmp_path / "maps" / "moving"
+    maps = sorted(out.maps.glob("*.png"))
     assert [m.name for m in maps] == [f"{i:04d}.png" for i in range(1, N_FRAMES + 1)]
     assert max(net.calls) <= 6 and sum(net.calls) == N_FRAMES
     for t in (0, 1, N_FRAMES // 2, N_FRAMES - 1):
         want = expected_map(net, source, t, supervision)
-        got = np.load(out / "float" / f"{t + 1:04d}.npy")
+        got = np.load(tmp_path / "float" / "moving" / f"{t + 1:04d}.npy")
         assert got.shape == (source.height, source.width)
         np.testing.assert_allclose(got, want, atol=1e-5)
-        png = np.asarray(Image.open(map_path(out, t)))
+        png = np.asarray(Image.open(out.map(t)))
         assert png.dtype == np.uint8 and png.shape == got.shape and png.max() == 255
         np.testing.assert_array_equal(png, to_uint8(want))
-    with av.open(str(out / "overlay.mp4")) as container:
+    with av.open(str(tmp_path / "overlays" / "moving.mp4")) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == N_FRAMES
-    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob(".*"))
 
 
 def test_resumption_recomputes_only_missing_frames(video, tmp_path):
     options = PredictOptions(batch_windows=8, progress=False, overlay=False)
     first = MeanFrameNet()
     out = SlidingWindowPredictor(first, (32, 64), "cpu", options).predict_video(video, tmp_path)
-    before = {p.name: p.read_bytes() for p in (out / "maps").glob("*.png")}
+    before = {p.name: p.read_bytes() for p in out.maps.glob("*.png")}
     for t in (3, 17, 39):
-        map_path(out, t).unlink()
+        out.map(t).unlink()
     second = MeanFrameNet()
     SlidingWindowPredictor(second, (32, 64), "cpu", options).predict_video(video, tmp_path)
     assert second.calls == [3]
-    after = {p.name: p.read_bytes() for p in (out / "maps").glob("*.png")}
+    after = {p.name: p.read_bytes() for p in out.maps.glob("*.png")}
     assert after == before
 
 
@@ -91,10 +92,11 @@ def test_frame_folder_and_bad_video_in_a_folder(video, tmp_path):
     predictor = SlidingWindowPredictor(MeanFrameNet(), (32, 64), "cpu",
                                        PredictOptions(progress=False))
     outcomes = {o.path.name: o for o in predict_inputs(predictor, found, tmp_path / "out")}
-    assert outcomes["broken.mp4"].error and outcomes["broken.mp4"].out_dir is None
-    assert len(list((tmp_path / "out/good/maps").glob("*.png"))) == N_FRAMES
-    assert len(list((tmp_path / "out/frames/maps").glob("*.png"))) == 5
-    assert (tmp_path / "out/good/overlay.mp4").is_file()
+    assert "broken.mp4" in outcomes["broken.mp4"].error
+    assert outcomes["broken.mp4"].outputs is None
+    assert len(list((tmp_path / "out/maps/good").glob("*.png"))) == N_FRAMES
+    assert len(list((tmp_path / "out/maps/frames").glob("*.png"))) == 5
+    assert (tmp_path / "out/overlays/good.mp4").is_file()
 
 
 def test_missing_input_is_named(tmp_path):

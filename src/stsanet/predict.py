@@ -66,12 +66,31 @@ def find_inputs(path: str | os.PathLike) -> list[Path]:
     return found
 
 
-def map_path(out_dir: Path, frame: int) -> Path:
-    return out_dir / "maps" / f"{frame + 1:04d}.png"
+@dataclass(frozen=True)
+class VideoOutputs:
+    """Where one video's results go under the output root: ``maps/<video>/0001.png`` (the
+    layout stsanet-eval reads), ``float/<video>/0001.npy`` and ``overlays/<video>.mp4``."""
+
+    root: Path
+    name: str
+
+    @property
+    def maps(self) -> Path:
+        return self.root / "maps" / self.name
+
+    @property
+    def overlay(self) -> Path:
+        return self.root / "overlays" / f"{self.name}.mp4"
+
+    def map(self, frame: int) -> Path:
+        return self.maps / f"{frame + 1:04d}.png"
+
+    def float_map(self, frame: int) -> Path:
+        return self.root / "float" / self.name / f"{frame + 1:04d}.npy"
 
 
-def float_path(out_dir: Path, frame: int) -> Path:
-    return out_dir / "float" / f"{frame + 1:04d}.npy"
+def video_name(path: Path) -> str:
+    return path.stem if path.is_file() else path.name
 
 
 def to_uint8(saliency: np.ndarray) -> np.ndarray:
@@ -117,10 +136,10 @@ class SlidingWindowPredictor:
         self.device = torch.device(device)
         self.options = options or PredictOptions()
 
-    def _complete(self, out_dir: Path, frame: int) -> bool:
-        if not map_path(out_dir, frame).is_file():
+    def _complete(self, out: VideoOutputs, frame: int) -> bool:
+        if not out.map(frame).is_file():
             return False
-        return not self.options.save_float or float_path(out_dir, frame).is_file()
+        return not self.options.save_float or out.float_map(frame).is_file()
 
     def _resize_frames(self, frames: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
@@ -128,11 +147,13 @@ class SlidingWindowPredictor:
                              antialias=True).clamp_(0, 1)
 
     @torch.no_grad()
-    def predict_video(self, path: Path, out_dir: Path) -> Path:
-        """Writes ``out_dir/maps/*.png`` (+ float maps, overlay video); returns ``out_dir``."""
+    def predict_video(self, path: Path, output: Path, name: str | None = None) -> VideoOutputs:
+        """Writes the maps (+ float maps, overlay video) of one video under ``output``."""
+        path = Path(path)
+        out = VideoOutputs(Path(output), name or video_name(path))
         source = open_frame_source(path)
         n, height, width = source.num_frames, source.height, source.width
-        todo = [t for t in range(n) if not self._complete(out_dir, t)]
+        todo = [t for t in range(n) if not self._complete(out, t)]
         if todo:
             log.info("%s: %d of %d frames to predict", path, len(todo), n)
         progress = None
@@ -158,32 +179,29 @@ class SlidingWindowPredictor:
                                  align_corners=False)[:, 0].clamp_(0, 1).cpu().numpy()
             for t, saliency in zip(targets, maps):
                 if opts.save_float:
-                    _save_npy_atomic(float_path(out_dir, t), saliency.astype(np.float32))
-                write_png_atomic(map_path(out_dir, t), to_uint8(saliency))
+                    _save_npy_atomic(out.float_map(t), saliency.astype(np.float32))
+                write_png_atomic(out.map(t), to_uint8(saliency))
             if progress is not None:
                 progress.update(len(targets))
         if progress is not None:
             progress.close()
         if opts.overlay:
-            write_overlay_video(source, out_dir, video_fps(Path(path)))
-        return out_dir
+            write_overlay_video(source, out, video_fps(path))
+        return out
 
 
-def overlay_path(out_dir: Path) -> Path:
-    return out_dir / "overlay.mp4"
-
-
-def write_overlay_video(source, out_dir: Path, fps: Fraction, chunk: int = 32) -> Path:
+def write_overlay_video(source, out: VideoOutputs, fps: Fraction, chunk: int = 32) -> Path:
     """Heat maps (from the written PNGs) over the frames, as an H.264 (or MPEG-4) video."""
     import av
 
-    target = overlay_path(out_dir)
+    target = out.overlay
     if target.is_file():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     n = source.num_frames
     # yuv420p needs even sizes: drop a last odd row/column
     height, width = source.height // 2 * 2, source.width // 2 * 2
-    handle, temporary = tempfile.mkstemp(prefix=".overlay.", suffix=".mp4", dir=out_dir)
+    handle, temporary = tempfile.mkstemp(prefix=".overlay.", suffix=".mp4", dir=target.parent)
     os.close(handle)
     try:
         with av.open(temporary, mode="w", format="mp4") as container:
@@ -192,7 +210,7 @@ def write_overlay_video(source, out_dir: Path, fps: Fraction, chunk: int = 32) -
             for start in range(0, n, chunk):
                 indices = list(range(start, min(n, start + chunk)))
                 for t, frame in zip(indices, source.read(indices)):
-                    saliency = read_grey_image(map_path(out_dir, t))
+                    saliency = read_grey_image(out.map(t))
                     picture = overlay(frame, saliency)[:height, :width]
                     video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture),
                                                              format="rgb24")
@@ -220,7 +238,7 @@ def _video_stream(container, fps: Fraction):
 @dataclass
 class VideoOutcome:
     path: Path
-    out_dir: Path | None
+    outputs: VideoOutputs | None
     error: str | None = None
 
 
@@ -229,10 +247,8 @@ def predict_inputs(predictor: SlidingWindowPredictor, inputs: Iterable[Path],
     """Predicts every input; a video that fails is reported by name and the others still run."""
     outcomes = []
     for path in inputs:
-        out_dir = Path(output) / (path.stem if path.is_file() else path.name)
         try:
-            predictor.predict_video(path, out_dir)
-            outcomes.append(VideoOutcome(path, out_dir))
+            outcomes.append(VideoOutcome(path, predictor.predict_video(path, output)))
         except Exception as error:  # report and go on with the next video
             log.error("%s: failed (%s)", path, error)
             outcomes.append(VideoOutcome(path, None, f"{type(error).__name__}: {error}"))

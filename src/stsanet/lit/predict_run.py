@@ -58,8 +58,7 @@ def run_predict(cfg: DictConfig):
         if outcome.error:
             print(f"FAILED  {outcome.path}: {outcome.error}")
         else:
-            overlay = outcome.out_dir / "overlay.mp4"
-            print(f"maps    {outcome.out_dir / 'maps'}")
-            if overlay.is_file():
-                print(f"overlay {overlay}")
+            print(f"maps    {outcome.outputs.maps}")
+            if outcome.outputs.overlay.is_file():
+                print(f"overlay {outcome.outputs.overlay}")
     return outcomes
