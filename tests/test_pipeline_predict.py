@@ -46,19 +46,19 @@ def test_windows_edges_and_outputs(video, tmp_path, supervision):
                              progress=False)
     out = SlidingWindowPredictor(net, (32, 64), "cpu", options).predict_video(video, tmp_path)
     source = open_frame_source(video)
-    assert out.maps == tmp_path / "maps" / "moving"
+    assert out.maps == tmp_path / "moving" / "maps"
     maps = sorted(out.maps.glob("*.png"))
     assert [m.name for m in maps] == [f"{i:04d}.png" for i in range(1, N_FRAMES + 1)]
     assert max(net.calls) <= 6 and sum(net.calls) == N_FRAMES
     for t in (0, 1, N_FRAMES // 2, N_FRAMES - 1):
         want = expected_map(net, source, t, supervision)
-        got = np.load(tmp_path / "float" / "moving" / f"{t + 1:04d}.npy")
+        got = np.load(tmp_path / "moving" / "float" / f"{t + 1:04d}.npy")
         assert got.shape == (source.height, source.width)
         np.testing.assert_allclose(got, want, atol=1e-5)
         png = np.asarray(Image.open(out.map(t)))
         assert png.dtype == np.uint8 and png.shape == got.shape and png.max() == 255
         np.testing.assert_array_equal(png, to_uint8(want))
-    with av.open(str(tmp_path / "overlays" / "moving.mp4")) as container:
+    with av.open(str(tmp_path / "moving" / "overlay.mp4")) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == N_FRAMES
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob(".*"))
@@ -94,9 +94,9 @@ def test_frame_folder_and_bad_video_in_a_folder(video, tmp_path):
     outcomes = {o.path.name: o for o in predict_inputs(predictor, found, tmp_path / "out")}
     assert "broken.mp4" in outcomes["broken.mp4"].error
     assert outcomes["broken.mp4"].outputs is None
-    assert len(list((tmp_path / "out/maps/good").glob("*.png"))) == N_FRAMES
-    assert len(list((tmp_path / "out/maps/frames").glob("*.png"))) == 5
-    assert (tmp_path / "out/overlays/good.mp4").is_file()
+    assert len(list((tmp_path / "out/good/maps").glob("*.png"))) == N_FRAMES
+    assert len(list((tmp_path / "out/frames/maps").glob("*.png"))) == 5
+    assert (tmp_path / "out/good/overlay.mp4").is_file()
 
 
 def test_missing_input_is_named(tmp_path):

@@ -68,25 +68,25 @@ def find_inputs(path: str | os.PathLike) -> list[Path]:
 
 @dataclass(frozen=True)
 class VideoOutputs:
-    """Where one video's results go under the output root: ``maps/<video>/0001.png`` (the
-    layout stsanet-eval reads), ``float/<video>/0001.npy`` and ``overlays/<video>.mp4``."""
+    """Where one video's results go under the output root: ``<video>/maps/0001.png`` (1-based,
+    the layout stsanet-eval reads), ``<video>/float/0001.npy`` and ``<video>/overlay.mp4``."""
 
     root: Path
     name: str
 
     @property
     def maps(self) -> Path:
-        return self.root / "maps" / self.name
+        return self.root / self.name / "maps"
 
     @property
     def overlay(self) -> Path:
-        return self.root / "overlays" / f"{self.name}.mp4"
+        return self.root / self.name / "overlay.mp4"
 
     def map(self, frame: int) -> Path:
         return self.maps / f"{frame + 1:04d}.png"
 
     def float_map(self, frame: int) -> Path:
-        return self.root / "float" / self.name / f"{frame + 1:04d}.npy"
+        return self.root / self.name / "float" / f"{frame + 1:04d}.npy"
 
 
 def video_name(path: Path) -> str:
