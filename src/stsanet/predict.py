@@ -147,13 +147,16 @@ class SlidingWindowPredictor:
                              antialias=True).clamp_(0, 1)
 
     @torch.no_grad()
-    def predict_video(self, path: Path, output: Path, name: str | None = None) -> VideoOutputs:
-        """Writes the maps (+ float maps, overlay video) of one video under ``output``."""
+    def predict_video(self, path: Path, output: Path, name: str | None = None,
+                      frames: list[int] | None = None) -> VideoOutputs:
+        """Writes the maps (+ float maps, overlay video) of one video under ``output``;
+        ``frames`` (0-based) restricts prediction to those frames (no overlay then)."""
         path = Path(path)
         out = VideoOutputs(Path(output), name or video_name(path))
         source = open_frame_source(path)
         n, height, width = source.num_frames, source.height, source.width
-        todo = [t for t in range(n) if not self._complete(out, t)]
+        wanted = range(n) if frames is None else sorted(set(frames))
+        todo = [t for t in wanted if not self._complete(out, t)]
         if todo:
             log.info("%s: %d of %d frames to predict", path, len(todo), n)
         progress = None
@@ -185,7 +188,7 @@ class SlidingWindowPredictor:
                 progress.update(len(targets))
         if progress is not None:
             progress.close()
-        if opts.overlay:
+        if opts.overlay and frames is None:
             write_overlay_video(source, out, video_fps(path))
         return out
 

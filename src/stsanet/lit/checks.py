@@ -69,7 +69,7 @@ def check_existing_file(cfg: DictConfig, key: str) -> None:
 def check_train_config(cfg: DictConfig) -> None:
     check_model(cfg)
     check_supervision(cfg, "data.supervision")
-    if OmegaConf.select(cfg, "data") is not None and "root" in cfg.data:
+    if OmegaConf.select(cfg, "data") is not None and "root" in cfg.data.keys():
         root = _get(cfg, "data.root")
         synthetic = "synthetic" in str(OmegaConf.select(cfg, "data._target_", default="")) or \
             OmegaConf.select(cfg, "data.name", default="") == "synthetic"
