@@ -25,5 +25,8 @@ info: setup
 bench-model: setup
 	$(PY) benchmarks/bench_model.py
 
+bench-data: setup
+	$(PY) benchmarks/bench_data.py
+
 clean:
 	rm -rf .venv outputs multirun .pytest_cache
