@@ -33,10 +33,15 @@ def small_model(seed: int = 0, **options) -> STSANet:
 
 
 def randomize(module: nn.Module, seed: int) -> nn.Module:
-    """Give every parameter and buffer random values so a wrong mapping cannot go unnoticed."""
+    """Random values for the norm/BN parameters and buffers and all biases, whose default init
+    is constant (big conv weights are already random from their seeded init), so a wrong
+    mapping cannot go unnoticed."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+        # state_dict entries only: non-persistent buffers (input mean/std) are configuration
+        for name, t in module.state_dict(keep_vars=True).items():
+            if t.numel() > 1_000_000:
+                continue
             if t.dtype.is_floating_point:
                 if name.endswith("running_var"):
                     t.copy_(torch.rand(t.shape, generator=g) + 0.5)
