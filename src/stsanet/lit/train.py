@@ -48,8 +48,10 @@ def build_module(cfg: DictConfig) -> pl.LightningModule:
 
         load_weights(net, cfg.init.weights)
         log.info("weights initialised from %s", cfg.init.weights)
-    model_config = OmegaConf.to_container(cfg.model, resolve=True)
-    return instantiate(cfg.module, net=net, model_config=model_config)
+    module = instantiate(cfg.module, net=net)
+    # Set after instantiation: passed as a kwarg, Hydra would build a second network from it.
+    module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
+    return module
 
 
 def _output_dir(cfg: DictConfig) -> Path:
