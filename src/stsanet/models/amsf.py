@@ -7,6 +7,14 @@ from torch import nn
 
 from .channels import STSA_TIME_STEPS
 
+# How re-weighted high- and low-level features are merged: "add" (official) or "concat"
+# (the paper's concat-based variant, Fig. 7: STMS then takes 2C channels).
+FUSION_CHOICES = ("add", "concat")
+
+
+def combine(high: torch.Tensor, low: torch.Tensor, fusion: str) -> torch.Tensor:
+    return high + low if fusion == "add" else torch.cat([high, low], dim=1)
+
 
 class AttentionalWeighting(nn.Module):
     """Re-weight a high-level and a low-level feature (C channels each) and add them.
@@ -18,8 +26,11 @@ class AttentionalWeighting(nn.Module):
     under both `norm` options.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, fusion: str = "add"):
         super().__init__()
+        if fusion not in FUSION_CHOICES:
+            raise ValueError(f"amsf fusion must be one of {list(FUSION_CHOICES)}, got {fusion!r}")
+        self.fusion = fusion
         both, hidden = 2 * channels, channels // 2
         self.mask = nn.Sequential(nn.Conv3d(both, 1, 1), nn.Sigmoid())
         self.channel = nn.Sequential(
@@ -35,7 +46,7 @@ class AttentionalWeighting(nn.Module):
         both = torch.cat([high, low], dim=1)
         weights = self.channel(both * self.mask(both))
         w_high, w_low = weights.chunk(2, dim=1)
-        return high * w_high + low * w_low
+        return combine(high * w_high, low * w_low, self.fusion)
 
 
 class STMS(nn.Module):
@@ -62,12 +73,35 @@ class STMS(nn.Module):
 
 
 class AMSFStage(nn.Module):
-    """One top-down fusion step: weight and add high/low, then STMS to the next width."""
+    """One top-down fusion step: weight and add high/low, then STMS to the next width.
 
-    def __init__(self, channels: int, out_channels: int):
+    The ablations of the paper switch parts off (SPEC section 14); the defaults are official:
+      fusion: "add" or "concat" (concat-based AMSF);
+      weighting: attentional weighting (False: high and low are merged as they are, "w/o AW");
+      multiscale: the STMS block (False: one 1x3x3 conv + ReLU to the output width, "w/o STMS");
+      lateral: a low-level input exists (False: the single-stream decoder, `low` is None).
+    weighting=False with multiscale=False is the plain UNet-like fusion.
+    """
+
+    def __init__(self, channels: int, out_channels: int, fusion: str = "add",
+                 weighting: bool = True, multiscale: bool = True, lateral: bool = True):
         super().__init__()
-        self.weighting = AttentionalWeighting(channels)
-        self.stms = STMS(channels, out_channels)
+        if fusion not in FUSION_CHOICES:
+            raise ValueError(f"amsf fusion must be one of {list(FUSION_CHOICES)}, got {fusion!r}")
+        self.fusion, self.lateral = fusion, lateral
+        self.weighting = AttentionalWeighting(channels, fusion) if (weighting and lateral) else None
+        merged = 2 * channels if (lateral and fusion == "concat") else channels
+        if multiscale:
+            self.stms = STMS(merged, out_channels)
+        else:
+            self.conv = nn.Sequential(nn.Conv3d(merged, out_channels, (1, 3, 3), padding=(0, 1, 1)),
+                                      nn.ReLU(inplace=True))
 
-    def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
-        return self.stms(self.weighting(high, low))
+    def forward(self, high: torch.Tensor, low: torch.Tensor | None) -> torch.Tensor:
+        if not self.lateral:
+            merged = high
+        elif self.weighting is not None:
+            merged = self.weighting(high, low)
+        else:
+            merged = combine(high, low, self.fusion)
+        return self.stms(merged) if hasattr(self, "stms") else self.conv(merged)

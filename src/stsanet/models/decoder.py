@@ -37,21 +37,27 @@ class TopDownDecoder(nn.Module):
     """branch 3 -> conv to 416 -> up -> AMSF with branch 2 -> up -> ... with branch 0 -> readout.
 
     `stages[k]` fuses the running high-level map with branch 2 - k; every stage output is
-    upsampled x2 before the next.
+    upsampled x2 before the next. `fusion`, `weighting`, `multiscale` and `lateral` are the
+    ablation switches of every stage (see AMSFStage); with lateral=False only the deepest
+    branch is used (the single-stream baseline: the same convs and upsamplings, no skips).
     """
 
     def __init__(self, deepest_channels: int, top_channels: int = DECODER_TOP_CHANNELS,
-                 stages: tuple[tuple[int, int], ...] = DECODER_STAGES):
+                 stages: tuple[tuple[int, int], ...] = DECODER_STAGES, fusion: str = "add",
+                 weighting: bool = True, multiscale: bool = True, lateral: bool = True):
         super().__init__()
+        self.lateral = lateral
         self.top = nn.Sequential(nn.Conv3d(deepest_channels, top_channels, (1, 3, 3),
                                            padding=(0, 1, 1)), nn.ReLU(inplace=True))
-        self.stages = nn.ModuleList(AMSFStage(c, o) for c, o in stages)
+        self.stages = nn.ModuleList(AMSFStage(c, o, fusion, weighting, multiscale, lateral)
+                                    for c, o in stages)
         self.readout = Readout(stages[-1][1])
 
     def forward(self, branches: list[torch.Tensor], record: dict | None = None) -> torch.Tensor:
         x = upsample_2x(self.top(branches[-1]))
         for k, stage in enumerate(self.stages):
-            x = upsample_2x(stage(x, branches[len(branches) - 2 - k]))
+            low = branches[len(branches) - 2 - k] if self.lateral else None
+            x = upsample_2x(stage(x, low))
             if record is not None:
                 record[f"fused{k}"] = x
         return self.readout(x)

@@ -10,6 +10,8 @@ from .channels import STSA_TIME_STEPS, BranchSpec
 from .unpool import POOL_KERNEL, make_unpool
 
 NORM_CHOICES = ("full_shape", "agnostic")
+# The STSA structures of the paper's Table IV (SPEC section 14); "full" is the official module.
+STSA_VARIANTS = ("full", "no_temporal_relations", "single_similarity", "no_layer1", "no_layer2")
 
 
 def make_feature_norm(norm: str, channels: int, spatial: tuple[int, int]) -> nn.Module:
@@ -95,19 +97,69 @@ class STSALayer(nn.Module):
         return x + self.norm(attended)
 
 
+class PerStepSTSALayer(STSALayer):
+    """"w/o temporal relations" (paper Fig. 6a): every time step attends only to itself.
+
+    Same embeddings as STSALayer (one q/k/v set per slot); each slot's q, k and v come from the
+    slot itself and the attention runs separately per time step, so only spatial relations
+    are captured.
+    """
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        out = []
+        for slot, emb in zip(x.chunk(2 * self.pairs, dim=2), self.embed):
+            q, k, v = emb.q(slot), emb.k(slot), emb.v(slot)
+            out.extend(dot_product_attention(q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1])
+                       for t in range(slot.shape[2]))
+        return torch.cat(out, dim=2)
+
+
+class JointSTSALayer(STSALayer):
+    """"Single similarity matrix" (paper Fig. 6b): one q/k/v embedding of the whole
+    C x 4 x H x W feature and one 4HW x 4HW attention, replacing both paired layers."""
+
+    def __init__(self, channels: int, qk_dim: int, norm: nn.Module, bottleneck: bool = False,
+                 unpool: str = "maxunpool"):
+        super().__init__(channels, qk_dim, 0, norm, bottleneck, unpool)
+        self.embed = nn.ModuleList([SlotEmbedding(channels, qk_dim)])
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        emb = self.embed[0]
+        return dot_product_attention(emb.q(x), emb.k(x), emb.v(x))
+
+
 class STSAModule(nn.Module):
-    """STSA layer I -> mid conv (1x3x3 + ReLU) -> STSA layer II, for one branch."""
+    """STSA layer I -> mid conv (1x3x3 + ReLU) -> STSA layer II, for one branch.
+
+    `variant` (STSA_VARIANTS) selects the paper's Table IV structures; enabled=False is a branch
+    without STSA ("rm STSA_n", UNet-like): only the mid conv stays, as the channel adapter the
+    decoder needs, so exactly the attention layers' parameters go.
+    """
 
     def __init__(self, spec: BranchSpec, norm: str, spatial: tuple[int, int],
-                 unpool: str = "maxunpool"):
+                 unpool: str = "maxunpool", variant: str = "full", enabled: bool = True):
         super().__init__()
-        self.layer1 = STSALayer(spec.channels, spec.qk_dim_1, 2,
-                                make_feature_norm(norm, spec.channels, spatial),
-                                spec.bottleneck, unpool)
+        if variant not in STSA_VARIANTS:
+            raise ValueError(f"stsa variant must be one of {list(STSA_VARIANTS)}, got {variant!r}")
+        layer = PerStepSTSALayer if variant == "no_temporal_relations" else STSALayer
+        norm1 = make_feature_norm(norm, spec.channels, spatial)
+        if not enabled or variant == "no_layer1":
+            self.layer1 = None
+        elif variant == "single_similarity":
+            self.layer1 = JointSTSALayer(spec.channels, spec.qk_dim_1, norm1, spec.bottleneck,
+                                         unpool)
+        else:
+            self.layer1 = layer(spec.channels, spec.qk_dim_1, 2, norm1, spec.bottleneck, unpool)
         self.mid = nn.Sequential(*conv_relu(spec.channels, spec.mid_channels, (1, 3, 3), (0, 1, 1)))
-        self.layer2 = STSALayer(spec.mid_channels, spec.qk_dim_2, 1,
+        if not enabled or variant in ("no_layer2", "single_similarity"):
+            self.layer2 = None
+        else:
+            self.layer2 = layer(spec.mid_channels, spec.qk_dim_2, 1,
                                 make_feature_norm(norm, spec.mid_channels, spatial),
                                 spec.bottleneck, unpool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layer2(self.mid(self.layer1(x)))
+        if self.layer1 is not None:
+            x = self.layer1(x)
+        x = self.mid(x)
+        return x if self.layer2 is None else self.layer2(x)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -10,11 +10,57 @@ from torch import nn
 from .backbone import S3DBackbone
 from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
 from .decoder import TopDownDecoder
-from .stsa import NORM_CHOICES, STSAModule, TemporalCompression
+from .stsa import NORM_CHOICES, STSA_VARIANTS, STSAModule, TemporalCompression
 from .unpool import UNPOOL_CHOICES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Decoders of the paper's Table III: "amsf" (official), "unet" (plain top-down fusion: add, one
+# 1x3x3 conv), "single_stream" (deepest tap only, no skips).
+DECODER_CHOICES = ("amsf", "unet", "single_stream")
+STSA_DEFAULTS = {"enabled": True, "variant": "full", "remove": []}
+AMSF_DEFAULTS = {"fusion": "add", "weighting": True, "multiscale": True}
+
+
+def _options(name: str, given: Mapping | None, defaults: dict) -> dict:
+    options = dict(defaults)
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown {name} option(s) {unknown}; known: {sorted(defaults)}")
+    options.update(given or {})
+    return options
+
+
+def ablation_options(decoder: str, stsa: Mapping | None, amsf: Mapping | None):
+    """Check the ablation switches (SPEC section 14) and return (stsa, amsf) option dicts.
+
+    stsa: enabled (False: no STSA module on any branch), variant (one of STSA_VARIANTS),
+    remove (paper numbering n = 1..4 of "rm STSA_n": that branch has no STSA module).
+    amsf: fusion (add | concat), weighting (attentional weighting), multiscale (STMS block).
+    A branch without STSA keeps its mid conv as the channel adapter the decoder needs.
+    """
+    if decoder not in DECODER_CHOICES:
+        raise ValueError(f"decoder must be one of {list(DECODER_CHOICES)}, got {decoder!r}")
+    stsa = _options("stsa", stsa, STSA_DEFAULTS)
+    amsf = _options("amsf", amsf, AMSF_DEFAULTS)
+    if stsa["variant"] not in STSA_VARIANTS:
+        raise ValueError(f"stsa.variant must be one of {list(STSA_VARIANTS)}, "
+                         f"got {stsa['variant']!r}")
+    remove = [int(n) for n in (stsa["remove"] or [])]
+    if any(n not in (1, 2, 3, 4) for n in remove) or len(set(remove)) != len(remove):
+        raise ValueError(f"stsa.remove lists distinct STSA_n numbers from 1 to 4 "
+                         f"(paper numbering), got {list(stsa['remove'])}")
+    stsa.update(enabled=bool(stsa["enabled"]), remove=sorted(remove))
+    if decoder == "single_stream" and stsa["enabled"]:
+        raise ValueError("decoder=single_stream has no branches to put STSA on: "
+                         "set stsa.enabled=false (model/decoder=single_stream does)")
+    if decoder != "amsf" and amsf != AMSF_DEFAULTS:
+        raise ValueError(f"amsf options {amsf} only apply to decoder=amsf, got decoder={decoder!r}")
+    if amsf["fusion"] not in ("add", "concat"):
+        raise ValueError(f"amsf.fusion must be add or concat, got {amsf['fusion']!r}")
+    amsf.update(weighting=bool(amsf["weighting"]), multiscale=bool(amsf["multiscale"]))
+    return stsa, amsf
 
 
 class InputNormalizer(nn.Module):
@@ -51,13 +97,18 @@ class STSANet(nn.Module):
         (same statistics, per-channel affine; any H, W that are multiples of 32).
       unpool: "maxunpool" (official) or "export_friendly" (same numbers, no MaxUnpool op).
       bn_momentum: momentum of the backbone BatchNorms (official 0.001).
+    Ablations of the paper (Tables III-V; defaults = official): `decoder` (DECODER_CHOICES),
+    `stsa` {enabled, variant, remove} and `amsf` {fusion, weighting, multiscale}, see
+    `ablation_options`.
     """
 
     def __init__(self, norm: str = "full_shape", unpool: str = "maxunpool",
                  input_size: Sequence[int] = PAPER_INPUT_SIZE, bn_momentum: float = 0.001,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 branches: Sequence[BranchSpec] = BRANCHES):
+                 branches: Sequence[BranchSpec] = BRANCHES, decoder: str = "amsf",
+                 stsa: Mapping | None = None, amsf: Mapping | None = None):
         super().__init__()
+        stsa, amsf = ablation_options(decoder, stsa, amsf)
         if norm not in NORM_CHOICES:
             raise ValueError(f"norm must be one of {list(NORM_CHOICES)}, got {norm!r}")
         if unpool not in UNPOOL_CHOICES:
@@ -69,7 +120,15 @@ class STSANet(nn.Module):
         self.config = dict(norm=norm, unpool=unpool, input_size=list(self.input_size),
                            bn_momentum=float(bn_momentum), mean=[float(m) for m in mean],
                            std=[float(s) for s in std])
-        self.branch_specs = tuple(branches)
+        if (decoder, stsa, amsf) != ("amsf", STSA_DEFAULTS, AMSF_DEFAULTS):
+            # only variants record these, so the official config stays as it was
+            self.config.update(decoder=decoder, stsa=stsa, amsf=amsf)
+        self.decoder_kind = decoder
+        # single-stream: only the deepest tap feeds the decoder
+        used = (len(branches) - 1,) if decoder == "single_stream" else range(len(branches))
+        self.branch_ids = tuple(used)
+        self.branch_specs = tuple(branches[i] for i in self.branch_ids)
+        with_stsa = [stsa["enabled"] and (i + 1) not in stsa["remove"] for i in self.branch_ids]
         h, w = self.input_size
 
         self.preprocess = InputNormalizer(mean, std)
@@ -79,9 +138,15 @@ class STSANet(nn.Module):
             for b in self.branch_specs
         )
         self.stsa = nn.ModuleList(
-            STSAModule(b, norm, (h // b.scale, w // b.scale), unpool) for b in self.branch_specs
+            STSAModule(b, norm, (h // b.scale, w // b.scale), unpool,
+                       variant=stsa["variant"], enabled=enabled)
+            for b, enabled in zip(self.branch_specs, with_stsa)
         )
-        self.decoder = TopDownDecoder(self.branch_specs[-1].mid_channels)
+        self.decoder = TopDownDecoder(
+            self.branch_specs[-1].mid_channels, fusion=amsf["fusion"],
+            weighting=amsf["weighting"] and decoder == "amsf",
+            multiscale=amsf["multiscale"] and decoder == "amsf",
+            lateral=decoder != "single_stream")
 
     def check_input(self, clip: torch.Tensor) -> None:
         """Raise a ValueError naming the rule a clip breaks."""
@@ -113,8 +178,10 @@ class STSANet(nn.Module):
     def _run(self, clip: torch.Tensor, record: dict | None) -> torch.Tensor:
         self.check_input(clip)
         taps = self.backbone(self.preprocess(clip))
+        taps = [taps[i] for i in self.branch_ids]
         branches = []
-        for i, (tap, compress, stsa) in enumerate(zip(taps, self.compress, self.stsa)):
+        for i, (tap, compress, stsa) in zip(self.branch_ids,
+                                            zip(taps, self.compress, self.stsa)):
             compressed = compress(tap)
             out = stsa(compressed)
             branches.append(out)
