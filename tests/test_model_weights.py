@@ -203,3 +203,29 @@ def test_backbone_file_errors(tmp_path):
     assert "1 missing" in msg and "block4.1.branch3.1.bn.running_var" in msg
     torch.save({"fc1.weight": torch.zeros(1)}, tmp_path / "other.pt")
     assert "not an S3D backbone file" in _error(small_model(), tmp_path / "other.pt", W.load_backbone)
+
+
+def test_real_lightning_checkpoint_reads_with_weights_only(tmp_path):
+    import pytorch_lightning as pl
+
+    class Tiny(pl.LightningModule):
+        def __init__(self, model_config=None):
+            super().__init__()
+            self.save_hyperparameters(logger=False)
+            self.net = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, _):
+            return self.net(batch[0]).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters())
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.rand(4, 2)),
+                                       batch_size=2)
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    module = Tiny(model_config={"_target_": "stsanet.models.STSANet", "input_size": [64, 96]})
+    trainer.fit(module, data)
+    ckpt = next(tmp_path.rglob("*.ckpt"))
+    got = W.read_state_dict(ckpt)
+    assert list(got) == ["weight", "bias"] and torch.equal(got["weight"], module.net.weight)
