@@ -30,3 +30,13 @@ bench-data: setup
 
 clean:
 	rm -rf .venv outputs multirun .pytest_cache
+
+# The paper's ablations (Tables III-VI): one Hydra multirun of experiments/ablation rows, then
+# outputs/reproduce/<DATA>/table<N>.{md,csv,png}. Resumes (finished rows are kept).
+# DATA=dhf1k DATA_ROOT=/data/DHF1K TRAINER=ddp for the real thing; ARGS="--steps 200" etc.
+DATA ?= synthetic
+REPRODUCE = $(PY) -m stsanet.reproduce --data $(DATA) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
+            $(if $(TRAINER),--trainer $(TRAINER)) $(ARGS)
+
+reproduce-table3 reproduce-table4 reproduce-table5 reproduce-table6: reproduce-table%: setup
+	$(REPRODUCE) --table $*
