@@ -1,0 +1,114 @@
+"""Ablation config groups and experiment rows compose, and build the variant they name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from stsanet.lit.config import CONF_DIR
+from stsanet.models import STSANet
+from stsanet.reproduce import EXPERIMENTS_DIR
+
+ROWS = sorted(p.stem for p in (EXPERIMENTS_DIR / "ablation").glob("*.yaml"))
+
+
+def compose_train(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=[
+            f"hydra.searchpath=[file://{EXPERIMENTS_DIR.resolve()}]", "data.root=/tmp",
+            *overrides])
+
+
+def build(cfg) -> STSANet:
+    with torch.device("meta"):
+        return instantiate(cfg.model)
+
+
+def test_default_model_config_is_the_official_model():
+    cfg = compose_train([])
+    model = build(cfg)
+    with torch.device("meta"):
+        official = STSANet()
+    assert list(model.state_dict()) == list(official.state_dict())
+    assert model.config == official.config
+    assert sum(p.numel() for p in model.parameters()) == 160_840_060
+
+
+def test_there_is_one_experiment_file_per_paper_row():
+    assert len(ROWS) == 17
+    assert {"ours", "single_stream", "unet", "unet_stsa", "unet_amsf", "no_temporal_relations",
+            "single_similarity", "no_layer1", "no_layer2", "rm_stsa_1", "rm_stsa_2", "rm_stsa_3",
+            "rm_stsa_4", "amsf_concat", "amsf_no_aw", "amsf_no_stms",
+            "last_supervised"} == set(ROWS)
+
+
+EXPECTED = {
+    "ours": ("amsf", dict(enabled=True, variant="full", remove=[]), {}),
+    "single_stream": ("single_stream", dict(enabled=False), {}),
+    "unet": ("unet", dict(enabled=False), {}),
+    "unet_stsa": ("unet", dict(enabled=True), {}),
+    "unet_amsf": ("amsf", dict(enabled=False), {}),
+    "no_temporal_relations": ("amsf", dict(variant="no_temporal_relations"), {}),
+    "single_similarity": ("amsf", dict(variant="single_similarity"), {}),
+    "no_layer1": ("amsf", dict(variant="no_layer1"), {}),
+    "no_layer2": ("amsf", dict(variant="no_layer2"), {}),
+    "rm_stsa_1": ("amsf", dict(remove=[1]), {}),
+    "rm_stsa_2": ("amsf", dict(remove=[2]), {}),
+    "rm_stsa_3": ("amsf", dict(remove=[3]), {}),
+    "rm_stsa_4": ("amsf", dict(remove=[4]), {}),
+    "amsf_concat": ("amsf", {}, dict(fusion="concat", weighting=True, multiscale=True)),
+    "amsf_no_aw": ("amsf", {}, dict(fusion="add", weighting=False, multiscale=True)),
+    "amsf_no_stms": ("amsf", {}, dict(fusion="add", weighting=True, multiscale=False)),
+    "last_supervised": ("amsf", dict(enabled=True, variant="full", remove=[]), {}),
+}
+
+
+@pytest.mark.parametrize("row,experiment", [(row, "demo") for row in ROWS] + [
+    ("single_stream", "paper_dhf1k"), ("last_supervised", "paper_dhf1k")])
+def test_every_experiment_row_composes_to_its_variant(row, experiment):
+    cfg = compose_train([f"+ablation={row}", f"experiment={experiment}"])
+    assert cfg.ablation.row == row and cfg.ablation.label
+    decoder, stsa, amsf = EXPECTED[row]
+    model_cfg = OmegaConf.to_container(cfg.model)
+    assert model_cfg["decoder"] == decoder
+    assert {k: model_cfg["stsa"][k] for k in stsa} == stsa
+    assert {k: model_cfg["amsf"][k] for k in amsf} == amsf
+    assert cfg.data.supervision == ("last" if row == "last_supervised" else "middle")
+    if experiment == "demo":  # the experiment's own model settings survive the row
+        assert model_cfg["norm"] == "agnostic" and model_cfg["input_size"] == [64, 96]
+        build(cfg)  # the switches are accepted by the model
+
+
+@pytest.mark.parametrize("override,key,value", [
+    ("model/decoder=single_stream", "decoder", "single_stream"),
+    ("model/decoder=unet", "decoder", "unet"),
+    ("model/decoder=unet_stsa", "decoder", "unet"),
+    ("model/decoder=unet_amsf", "stsa.enabled", False),
+    ("model/decoder=stsanet", "decoder", "amsf"),
+    ("model/stsa=no_temporal_relations", "stsa.variant", "no_temporal_relations"),
+    ("model/stsa=single_similarity", "stsa.variant", "single_similarity"),
+    ("model/stsa=no_layer1", "stsa.variant", "no_layer1"),
+    ("model/stsa=no_layer2", "stsa.variant", "no_layer2"),
+    ("model.stsa.remove=[1,3]", "stsa.remove", [1, 3]),
+    ("model/amsf=concat", "amsf.fusion", "concat"),
+    ("model/amsf=no_aw", "amsf.weighting", False),
+    ("model/amsf=no_stms", "amsf.multiscale", False),
+])
+def test_group_options_compose_from_the_command_line(override, key, value):
+    cfg = compose_train(["experiment=demo", override])
+    assert OmegaConf.select(cfg.model, key) == value
+    build(cfg)
+
+
+def test_groups_compose_together_and_supervision_group():
+    cfg = compose_train(["experiment=demo", "model/decoder=unet_stsa", "model/stsa=no_layer2",
+                         "model.stsa.remove=[4]", "+data/supervision=last"])
+    model = build(cfg)
+    assert model.decoder_kind == "unet" and cfg.data.supervision == "last"
+    assert model.stsa[3].layer1 is None and model.stsa[0].layer2 is None
+    assert compose_train(["+data/supervision=middle"]).data.supervision == "middle"
