@@ -37,7 +37,7 @@ def build_loggers(cfg: DictConfig) -> list[Any]:
 
 
 def build_module(cfg: DictConfig) -> pl.LightningModule:
-    net = instantiate(cfg.model)
+    net = instantiate(cfg.model, _convert_="all")
     if cfg.init.backbone:
         from stsanet.models.weights import load_backbone
 
@@ -48,7 +48,7 @@ def build_module(cfg: DictConfig) -> pl.LightningModule:
 
         load_weights(net, cfg.init.weights)
         log.info("weights initialised from %s", cfg.init.weights)
-    module = instantiate(cfg.module, net=net)
+    module = instantiate(cfg.module, net=net, _convert_="all")
     # Set after instantiation: passed as a kwarg, Hydra would build a second network from it.
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     return module
@@ -66,7 +66,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     (out_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    # plain lists/dicts (not ListConfig) so checkpoints load with torch.load(weights_only=True)
+    datamodule = instantiate(cfg.data, _convert_="all")
     module = build_module(cfg)
     callbacks = build_callbacks(cfg)
     loggers = build_loggers(cfg)
