@@ -22,6 +22,10 @@ test: setup
 info: setup
 	.venv/bin/stsanet-info
 
+# synthetic data -> train STSANet on CPU -> benchmark vs centre bias -> predict bikes.mp4
+demo: setup
+	$(PY) scripts/demo.py
+
 bench-model: setup
 	$(PY) benchmarks/bench_model.py
 
