@@ -7,6 +7,7 @@ from torch import nn
 
 from .attention import dot_product_attention
 from .channels import STSA_TIME_STEPS, BranchSpec
+from .fast import fast_attend
 from .unpool import POOL_KERNEL, make_unpool
 
 NORM_CHOICES = ("full_shape", "agnostic")
@@ -65,7 +66,11 @@ class STSALayer(nn.Module):
     II has pairs=1 (slots are halves 1-2 / 3-4, attended jointly). The concatenated result is
     normalised over the whole feature and added to the input. With `bottleneck` the slots are
     1x2x2 max-pooled first and the attention result is unpooled (zeros elsewhere) before the norm.
+    With `fast_attention` (set by `fast.enable_fast_path`) `attend` computes the same in
+    batched calls.
     """
+
+    fast_attention = False
 
     def __init__(self, channels: int, qk_dim: int, pairs: int, norm: nn.Module,
                  bottleneck: bool = False, unpool: str = "maxunpool"):
@@ -79,6 +84,8 @@ class STSALayer(nn.Module):
             self.unpool = make_unpool(unpool)
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast_attention:
+            return fast_attend(self, x)
         slots = x.chunk(2 * self.pairs, dim=2)
         out = []
         for p in range(self.pairs):

@@ -10,6 +10,7 @@ from torch import nn
 from .backbone import S3DBackbone
 from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
 from .decoder import TopDownDecoder
+from .fast import enable_fast_path
 from .stsa import NORM_CHOICES, STSA_VARIANTS, STSAModule, TemporalCompression
 from .unpool import UNPOOL_CHOICES
 
@@ -100,13 +101,15 @@ class STSANet(nn.Module):
     Ablations of the paper (Tables III-V; defaults = official): `decoder` (DECODER_CHOICES),
     `stsa` {enabled, variant, remove} and `amsf` {fusion, weighting, multiscale}, see
     `ablation_options`.
+    fast: batched/fused formulation of the same computation (`fast.enable_fast_path`, same
+      state_dict); fast=False is the plain reference formulation the tests compare against.
     """
 
     def __init__(self, norm: str = "full_shape", unpool: str = "maxunpool",
                  input_size: Sequence[int] = PAPER_INPUT_SIZE, bn_momentum: float = 0.001,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  branches: Sequence[BranchSpec] = BRANCHES, decoder: str = "amsf",
-                 stsa: Mapping | None = None, amsf: Mapping | None = None):
+                 stsa: Mapping | None = None, amsf: Mapping | None = None, fast: bool = True):
         super().__init__()
         stsa, amsf = ablation_options(decoder, stsa, amsf)
         if norm not in NORM_CHOICES:
@@ -147,6 +150,8 @@ class STSANet(nn.Module):
             weighting=amsf["weighting"] and decoder == "amsf",
             multiscale=amsf["multiscale"] and decoder == "amsf",
             lateral=decoder != "single_stream")
+        if fast:
+            enable_fast_path(self)
 
     def check_input(self, clip: torch.Tensor) -> None:
         """Raise a ValueError naming the rule a clip breaks."""

@@ -1,0 +1,157 @@
+"""The fast formulation of STSANet: same parameters, same numbers, less time.
+
+`STSANet(fast=False)` runs the model exactly as SPEC section 3 reads (one attention call per
+pair, one conv per embedding); it is the oracle the fast path is tested against. The fast path
+changes only how the same arithmetic is scheduled:
+
+* every STSA layer embeds all its time slots at once: the slots are stacked on the channel axis
+  and each embedding stage is one grouped conv (q and k of a slot read the same input, so their
+  1x1x1 convs become one conv and their 1x3x3 convs one grouped conv); exact in math, only the
+  float summation order of the convs may differ;
+* all attention calls of a layer are one batched `scaled_dot_product_attention` with scale 1.0
+  (the official attention is unscaled); the pairing (queries of slot b against keys/values of
+  slot a and vice versa) is a permutation of the query slots;
+* activations run in channels-last 3D, which oneDNN convolutions and, above all, CPU max-pooling
+  are much faster in (the channels-first 3x3x3 max-pool of the S3D Mixed blocks alone is a fifth
+  of a paper-size forward).
+
+The module tree and state_dict are untouched, so weights load into either formulation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+CHANNELS_LAST = torch.channels_last_3d
+
+
+def stacked_embedding_weights(layer: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Weights/biases of one STSA layer's embeddings as grouped convs over the stacked slots.
+
+    Group order: qk1 = [q_0, k_0, q_1, k_1, ...] (1x1x1), qk2 = same order (1x3x3, one group per
+    q or k), v1 / v2 = [v_0, v_1, ...]. Cached while no parameter changed (inference), rebuilt
+    under autograd so gradients reach the original parameters.
+    """
+    params = [p for e in layer.embed for p in e.parameters()]
+    key = tuple((p.data_ptr(), p._version) for p in params)
+    cache = getattr(layer, "_stacked_cache", None)
+    if cache is not None and cache[0] == key and not torch.is_grad_enabled():
+        return cache[1]
+
+    def cat(pick):
+        return (torch.cat([pick(e).weight for e in layer.embed]),
+                torch.cat([pick(e).bias for e in layer.embed]))
+
+    def cat_qk(index):
+        pairs = [(e.q[index], e.k[index]) for e in layer.embed]
+        return (torch.cat([t for q, k in pairs for t in (q.weight, k.weight)]),
+                torch.cat([t for q, k in pairs for t in (q.bias, k.bias)]))
+
+    weights = {"qk1": cat_qk(0), "qk2": cat_qk(2), "v1": cat(lambda e: e.v[0]),
+               "v2": cat(lambda e: e.v[2])}
+    if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+        layer._stacked_cache = None
+    else:
+        weights = {k: (w.detach(), b.detach()) for k, (w, b) in weights.items()}
+        layer._stacked_cache = (key, weights)
+    return weights
+
+
+def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`STSALayer.attend` of SPEC 3.4 with the slots embedded and attended in one go each."""
+    slots = 2 * layer.pairs
+    b, c, t, h, w = x.shape
+    ts = t // slots
+    # B x C x (S*Ts) x H x W -> B x (S*C) x Ts x H x W: slot s owns channel group s
+    stacked = (x.reshape(b, c, slots, ts, h, w).transpose(1, 2)
+               .reshape(b, slots * c, ts, h, w).contiguous(memory_format=CHANNELS_LAST))
+    wts = stacked_embedding_weights(layer)
+    d = wts["qk1"][0].shape[0] // (2 * slots)
+    qk = F.relu(F.conv3d(stacked, *wts["qk1"], groups=slots))
+    qk = F.relu(F.conv3d(qk, *wts["qk2"], padding=(0, 1, 1), groups=2 * slots))
+    v = F.relu(F.conv3d(stacked, *wts["v1"], padding=(0, 1, 0), groups=slots))
+    v = F.relu(F.conv3d(v, *wts["v2"], padding=(0, 0, 1), groups=slots))
+
+    n = ts * h * w
+    qk = qk.reshape(b, slots, 2, d, n)
+    query, key = qk[:, :, 0], qk[:, :, 1]  # B x S x d x N
+    # the output replacing slot a takes the queries of its partner b (pairs (0,1), (2,3))
+    partner = [s ^ 1 for s in range(slots)]
+    query = query[:, partner]
+    value = v.reshape(b, slots, c, n)
+    out = F.scaled_dot_product_attention(query.transpose(-1, -2), key.transpose(-1, -2),
+                                         value.transpose(-1, -2), scale=1.0)  # B x S x N x C
+    # B x S x N x C -> B x C x (S*Ts) x H x W (slot-major time axis, as the concat of slots)
+    return out.permute(0, 3, 1, 2).reshape(b, c, t, h, w)
+
+
+class ChannelsLastMaxPool3d(nn.MaxPool3d):
+    """`nn.MaxPool3d` computed in channels-last 3D, handed back in the input's layout.
+
+    Max-pooling is exact, so values and indices (ties included) are bit-identical to the
+    channels-first kernel, which on CPU is several times slower.
+    """
+
+    def forward(self, x: torch.Tensor):
+        keep = x.is_contiguous(memory_format=CHANNELS_LAST) or not x.is_contiguous()
+        out = super().forward(x.contiguous(memory_format=CHANNELS_LAST))
+        if keep:
+            return out
+        if isinstance(out, tuple):
+            return tuple(o.contiguous() for o in out)
+        return out.contiguous()
+
+
+def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
+    return (args[0].contiguous(memory_format=CHANNELS_LAST), *args[1:])
+
+
+LAYOUTS = ("exact", "channels_last")
+
+
+def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
+    """Switch a built STSANet to the fast formulation in place (state_dict unchanged).
+
+    layout "exact": every tensor that feeds a max-pool whose indices are used (the branch-0
+    bottleneck unpools) is computed bit for bit as in the reference, because a last-bit change
+    there can move an argmax inside its 2x2 window and relocate a whole attention value. So the
+    backbone convs stay channels-first (only its max-pools run channels-last), and the first
+    STSA layer of a bottleneck branch (its output is pooled again before layer II) keeps the
+    reference formulation. Outputs then match the reference to float rounding (<= 1e-5).
+    layout "channels_last": everything runs channels-last 3D and every STSA layer is batched:
+    the fastest, meant for reduced precision (bf16 autocast) where the reference's last bits
+    are not the target anyway.
+    """
+    from .stsa import STSALayer, STSAModule
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
+    exact = layout == "exact"
+    keep_reference: set[int] = set()
+    if exact:
+        for module in model.modules():
+            if (isinstance(module, STSAModule) and isinstance(module.layer2, STSALayer)
+                    and module.layer2.bottleneck):
+                keep_reference.add(id(module.layer1))
+    for name, module in list(model.named_modules()):
+        # ablation variants override `attend`; only the official layer has a fast formulation
+        if type(module) is STSALayer:
+            module.fast_attention = id(module) not in keep_reference
+        for child_name, child in module.named_children():
+            if type(child) is nn.MaxPool3d:
+                fast_pool = ChannelsLastMaxPool3d(child.kernel_size, child.stride, child.padding,
+                                                  child.dilation, child.return_indices,
+                                                  child.ceil_mode)
+                setattr(module, child_name, fast_pool)
+    if not exact:
+        if not getattr(model.backbone, "_channels_last_input", False):
+            model.backbone.register_forward_pre_hook(_channels_last_input)
+            model.backbone._channels_last_input = True
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, nn.Conv3d):
+                    # same Parameter object (optimisers and state_dict keep working), new strides
+                    module.weight.data = module.weight.data.contiguous(memory_format=CHANNELS_LAST)
+    return model
