@@ -5,7 +5,8 @@
 Each phase runs in its own process so its peak RSS is its own:
   forward  model.eval(), torch.no_grad(), batch 1;
   train    model.train(), forward + KL - CC loss + backward + Adam step, batch 1.
-Times are medians over --repeats after --warmup untimed runs. The table is printed and the
+Times are medians over --repeats after --warmup untimed runs. --formulation reference (default)
+is the plain official computation, the baseline; fast is the batched path. The table is printed and the
 JSON written to benchmarks/results/ (not versioned). The paper size uses the official
 full-shape norm; other sizes use the resolution-agnostic norm.
 """
@@ -31,21 +32,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def build(size, unpool):
+def build(size, unpool, formulation):
     import torch
 
     from stsanet.models import STSANet
 
     torch.manual_seed(0)
     norm = "full_shape" if tuple(size) == PAPER_SIZE else "agnostic"
-    return STSANet(norm=norm, unpool=unpool, input_size=size)
+    return STSANet(norm=norm, unpool=unpool, input_size=size, fast=formulation == "fast")
 
 
-def run_phase(phase: str, size, repeats: int, warmup: int, unpool: str) -> dict:
+def run_phase(phase: str, size, repeats: int, warmup: int, unpool: str, formulation: str) -> dict:
     import torch
 
     t0 = time.perf_counter()
-    model = build(size, unpool)
+    model = build(size, unpool, formulation)
     build_s = time.perf_counter() - t0
     rss_model = peak_rss_mb()
     g = torch.Generator().manual_seed(1)
@@ -93,6 +94,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--unpool", default="maxunpool", choices=["maxunpool", "export_friendly"])
+    parser.add_argument("--formulation", default="reference", choices=["reference", "fast"],
+                        help="reference = the plain official formulation (the baseline)")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--phases", nargs="+", default=["forward", "train"],
                         choices=["forward", "train"])
@@ -105,14 +108,16 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        print(json.dumps(run_phase(args.phase, args.size, args.repeats, args.warmup, args.unpool)))
+        print(json.dumps(run_phase(args.phase, args.size, args.repeats, args.warmup, args.unpool,
+                                   args.formulation)))
         return
 
     results = []
     for phase in args.phases:
         cmd = [sys.executable, __file__, "--phase", phase, "--size", *map(str, args.size),
                "--repeats", str(args.repeats), "--warmup", str(args.warmup),
-               "--unpool", args.unpool, "--threads", str(args.threads)]
+               "--unpool", args.unpool, "--threads", str(args.threads),
+               "--formulation", args.formulation]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"bench_model: the {phase} phase failed:\n{proc.stderr[-3000:]}")
@@ -121,7 +126,8 @@ def main() -> None:
     import torch
 
     h, w = args.size
-    print(f"STSANet 1 x 3 x 32 x {h} x {w}, unpool={args.unpool}, torch {torch.__version__}, "
+    print(f"STSANet 1 x 3 x 32 x {h} x {w}, {args.formulation} formulation, unpool={args.unpool}, "
+          f"torch {torch.__version__}, "
           f"{args.threads} threads, median of {args.repeats} (+{args.warmup} warm-up)")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'phase':<9} {'time (s)':>9} {'fwd':>7} {'bwd':>7} {'adam':>6} {'peak RSS (GB)':>14}")
@@ -135,8 +141,8 @@ def main() -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"bench_model-{h}x{w}-{stamp}.json"
-    payload = {"size": [h, w], "unpool": args.unpool, "threads": args.threads,
+    out = RESULTS / f"bench_model-{args.formulation}-{h}x{w}-{stamp}.json"
+    payload = {"size": [h, w], "unpool": args.unpool, "formulation": args.formulation, "threads": args.threads,
                "repeats": args.repeats, "warmup": args.warmup, "torch": torch.__version__,
                "machine": platform.machine(), "cpu_count": os.cpu_count(),
                "load_average": os.getloadavg(), "results": results}
