@@ -46,10 +46,10 @@ def test_cpu_sweep_is_one_multirun_over_the_unfinished_rows(tmp_path):
     assert "+ablation=unet,ours" in overrides and "experiment=demo" in overrides
     assert f"hydra.sweep.dir={tmp_path}" in overrides
     assert "hydra.sweep.subdir=${ablation.row}" in overrides
-    assert "test=true" in overrides and "++trainer.max_time=00:00:03:00" in overrides
+    assert "test=true" in overrides and "++trainer.max_steps=20" in overrides
     steps = sweep_overrides(reproduce.parse_args(["--table", "3", "--steps", "50"]), ["ours"],
                             tmp_path)
-    assert "++trainer.max_steps=50" in steps and not any("max_time" in o for o in steps)
+    assert "++trainer.max_steps=50" in steps
 
 
 def test_real_data_uses_the_paper_preset(tmp_path):
@@ -57,7 +57,7 @@ def test_real_data_uses_the_paper_preset(tmp_path):
                                  "--trainer", "ddp", "--", "data.num_workers=8"])
     overrides = sweep_overrides(args, ["ours"], tmp_path)
     assert {"experiment=paper_dhf1k", "data=dhf1k", "data.root=/d", "trainer=ddp"} <= set(overrides)
-    assert overrides[-1] == "data.num_workers=8" and not any("max_time" in o for o in overrides)
+    assert overrides[-1] == "data.num_workers=8" and not any("max_steps" in o for o in overrides)
     with pytest.raises(SystemExit):
         reproduce.parse_args(["--table", "3", "--data", "dhf1k"])  # no data root
 
