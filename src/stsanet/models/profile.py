@@ -71,7 +71,9 @@ def profile(batch: int = 1, build=STSANet, **options) -> ModelProfile:
         stages = model.trace_stages(clip)
     flops = {str(op): n for op, n in counter.get_flop_counts()["Global"].items()}
     conv = flops.pop("aten.convolution", 0)
-    attention = flops.pop("aten.bmm", 0)
+    # Plain batch matmuls, or fused attention kernels where a formulation uses them.
+    attention = sum(flops.pop(op) for op in list(flops)
+                    if op == "aten.bmm" or "scaled_dot_product" in op)
     params = _count(model)
     return ModelProfile(
         config={**getattr(model, "config", options), "unpool": requested_unpool},
