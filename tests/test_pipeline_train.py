@@ -51,7 +51,7 @@ def tiny_cfg(out_dir: Path, data_root: Path, *extra: str):
         cfg = compose("train", overrides=[
             "experiment=demo", "logger=csv", f"data.root={data_root}", "data.size=ci",
             "data.batch_size=1", "data.num_workers=0", "data.val_stride=40",
-            "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "+trainer.limit_train_batches=2",
+            "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "trainer.check_val_every_n_epoch=1", "+trainer.limit_train_batches=2",
             "+trainer.limit_val_batches=1", "+trainer.enable_progress_bar=false",
             "~callbacks.progress", "module.fresh_optimizer_each_epoch=true", *extra])
     OmegaConf.set_struct(cfg, False)
