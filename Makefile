@@ -3,7 +3,7 @@ PY ?= .venv/bin/python
 PIP = .venv/bin/pip
 STAMP = .venv/.installed
 
-.PHONY: setup test test-fast info demo bench bench-model bench-data reproduce-table3 \
+.PHONY: setup test test-fast info demo bench export bench-model bench-data reproduce-table3 \
         reproduce-table4 reproduce-table5 reproduce-table6 clean
 
 setup: $(STAMP)
@@ -31,6 +31,14 @@ bench-model: setup
 
 bench-data: setup
 	$(PY) benchmarks/bench_data.py
+
+# reference vs fast model, same run (fp32, bf16, train step, video); BENCH_ARGS e.g. --compare F
+bench: setup
+	$(PY) benchmarks/bench_speed.py $(BENCH_ARGS)
+
+# ONNX (+ TorchScript) of the model, checked under onnxruntime; EXPORT_ARGS: overrides, --checkpoint
+export: setup
+	.venv/bin/stsanet-export --output outputs/export/stsanet.onnx $(EXPORT_ARGS)
 
 clean:
 	rm -rf .venv outputs multirun .pytest_cache
