@@ -4,10 +4,11 @@
 pair, one conv per embedding); it is the oracle the fast path is tested against. The fast path
 changes only how the same arithmetic is scheduled:
 
-* every STSA layer embeds all its time slots at once: the slots are stacked on the channel axis
-  and each embedding stage is one grouped conv (q and k of a slot read the same input, so their
-  1x1x1 convs become one conv and their 1x3x3 convs one grouped conv); exact in math, only the
-  float summation order of the convs may differ;
+* in inference every STSA layer embeds all its time slots at once: the slots are stacked on the
+  channel axis and each embedding stage is one grouped conv (q and k of a slot read the same
+  input, so their 1x1x1 convs become one conv and their 1x3x3 convs one grouped conv); exact in
+  math, only the float summation order of the convs may differ. Under autograd the per-slot
+  convs stay (stacked weights would add a copy of the weights and their gradients);
 * all attention calls of a layer are one batched `scaled_dot_product_attention` with scale 1.0
   (the official attention is unscaled); the pairing (queries of slot b against keys/values of
   slot a and vice versa) is a permutation of the query slots;
@@ -31,13 +32,13 @@ def stacked_embedding_weights(layer: nn.Module) -> dict[str, tuple[torch.Tensor,
     """Weights/biases of one STSA layer's embeddings as grouped convs over the stacked slots.
 
     Group order: qk1 = [q_0, k_0, q_1, k_1, ...] (1x1x1), qk2 = same order (1x3x3, one group per
-    q or k), v1 / v2 = [v_0, v_1, ...]. Cached while no parameter changed (inference), rebuilt
-    under autograd so gradients reach the original parameters.
+    q or k), v1 / v2 = [v_0, v_1, ...]. For inference only (detached); cached while no parameter
+    changed (storage and version counter).
     """
     params = [p for e in layer.embed for p in e.parameters()]
     key = tuple((p.data_ptr(), p._version) for p in params)
     cache = getattr(layer, "_stacked_cache", None)
-    if cache is not None and cache[0] == key and not torch.is_grad_enabled():
+    if cache is not None and cache[0] == key:
         return cache[1]
 
     def cat(pick):
@@ -51,11 +52,8 @@ def stacked_embedding_weights(layer: nn.Module) -> dict[str, tuple[torch.Tensor,
 
     weights = {"qk1": cat_qk(0), "qk2": cat_qk(2), "v1": cat(lambda e: e.v[0]),
                "v2": cat(lambda e: e.v[2])}
-    if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-        layer._stacked_cache = None
-    else:
-        weights = {k: (w.detach(), b.detach()) for k, (w, b) in weights.items()}
-        layer._stacked_cache = (key, weights)
+    weights = {k: (w.detach(), b.detach()) for k, (w, b) in weights.items()}
+    layer._stacked_cache = (key, weights)
     return weights
 
 
@@ -63,20 +61,27 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """`STSALayer.attend` of SPEC 3.4 with the slots embedded and attended in one go each."""
     slots = 2 * layer.pairs
     b, c, t, h, w = x.shape
-    ts = t // slots
-    # B x C x (S*Ts) x H x W -> B x (S*C) x Ts x H x W: slot s owns channel group s
-    stacked = (x.reshape(b, c, slots, ts, h, w).transpose(1, 2)
-               .reshape(b, slots * c, ts, h, w).contiguous(memory_format=CHANNELS_LAST))
-    wts = stacked_embedding_weights(layer)
-    d = wts["qk1"][0].shape[0] // (2 * slots)
-    qk = F.relu(F.conv3d(stacked, *wts["qk1"], groups=slots))
-    qk = F.relu(F.conv3d(qk, *wts["qk2"], padding=(0, 1, 1), groups=2 * slots))
-    v = F.relu(F.conv3d(stacked, *wts["v1"], padding=(0, 1, 0), groups=slots))
-    v = F.relu(F.conv3d(v, *wts["v2"], padding=(0, 0, 1), groups=slots))
-
-    n = ts * h * w
-    qk = qk.reshape(b, slots, 2, d, n)
-    query, key = qk[:, :, 0], qk[:, :, 1]  # B x S x d x N
+    ts, n = t // slots, (t // slots) * h * w
+    training = torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters())
+    if training:
+        # stacked weights would be a second copy of every embedding weight (and of its
+        # gradient) held through backward: per-slot convs keep the peak memory of the reference
+        parts = [(e.q(s), e.k(s), e.v(s)) for e, s in zip(layer.embed, x.chunk(slots, dim=2))]
+        query = torch.stack([q.reshape(b, -1, n) for q, _, _ in parts], dim=1)
+        key = torch.stack([k.reshape(b, -1, n) for _, k, _ in parts], dim=1)
+        v = torch.stack([v.reshape(b, c, n) for _, _, v in parts], dim=1)
+    else:
+        # B x C x (S*Ts) x H x W -> B x (S*C) x Ts x H x W: slot s owns channel group s
+        stacked = (x.reshape(b, c, slots, ts, h, w).transpose(1, 2)
+                   .reshape(b, slots * c, ts, h, w).contiguous(memory_format=CHANNELS_LAST))
+        wts = stacked_embedding_weights(layer)
+        d = wts["qk1"][0].shape[0] // (2 * slots)
+        qk = F.relu(F.conv3d(stacked, *wts["qk1"], groups=slots))
+        qk = F.relu(F.conv3d(qk, *wts["qk2"], padding=(0, 1, 1), groups=2 * slots))
+        v = F.relu(F.conv3d(stacked, *wts["v1"], padding=(0, 1, 0), groups=slots))
+        v = F.relu(F.conv3d(v, *wts["v2"], padding=(0, 0, 1), groups=slots))
+        qk = qk.reshape(b, slots, 2, d, n)
+        query, key = qk[:, :, 0], qk[:, :, 1]  # B x S x d x N
     # the output replacing slot a takes the queries of its partner b (pairs (0,1), (2,3))
     partner = [s ^ 1 for s in range(slots)]
     query = query[:, partner]
