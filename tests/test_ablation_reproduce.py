@@ -132,6 +132,10 @@ def test_failed_sweep_reports_its_code_and_keeps_the_table(tmp_path, monkeypatch
     class Failed:
         returncode = 1
 
-    monkeypatch.setattr(reproduce.subprocess, "run", lambda command: Failed())
+    launched = []
+    monkeypatch.setattr(reproduce.subprocess, "run",
+                        lambda command: launched.append(command) or Failed())
     assert main(["--table", "5", "--out", str(tmp_path)]) == 1
+    # the reference row goes first, so a sweep cut short still has something to compare with
+    assert "+ablation=ours,amsf_concat,amsf_no_aw,amsf_no_stms" in launched[0]
     assert "missing (not run)" in (tmp_path / "synthetic" / "table5.md").read_text()

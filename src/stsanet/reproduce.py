@@ -239,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = paper_rows(args.table, dataset)
     base = Path(args.out).resolve() / dataset
     runs_dir = base / "runs"
-    todo = [row.row for row in rows if read_result(runs_dir / row.row) is None]
+    # the reference row first, so that a sweep cut short still has something to compare with
+    todo = sorted((row.row for row in rows if read_result(runs_dir / row.row) is None),
+                  key=lambda name: name != "ours")
     done = [row.row for row in rows if row.row not in todo]
     code = 0
     if done:
