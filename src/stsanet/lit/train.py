@@ -71,6 +71,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     module = build_module(cfg)
     callbacks = build_callbacks(cfg)
     loggers = build_loggers(cfg)
+    if not loggers:  # logger=none: nothing to report learning rates to
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     metrics: dict[str, float] = {}
