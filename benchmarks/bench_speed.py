@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("--phases", default="forward,bf16,train,predict")
     parser.add_argument("--predict-frames", type=int, default=8)
     parser.add_argument("--batch-windows", type=int, default=4)
-    parser.add_argument("--predict-size", type=int, nargs=2, default=[112, 192],
+    parser.add_argument("--predict-size", type=int, nargs=2, default=[128, 224],
                         help="model input size for the video phase (agnostic norm off 224x384)")
     parser.add_argument("--train-repeats", type=int, default=2,
                         help="processes per formulation in the train phase (1 timed step each)")
@@ -241,23 +241,33 @@ def main() -> None:
     result = {"size": list(size), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "cpu": platform.processor() or platform.machine(),
               "load_avg_at_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"bench_speed-{size[0]}x{size[1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def checkpoint():
+        # after every phase, so a long run that is stopped keeps what it measured
+        result["load_avg_at_end"] = os.getloadavg()
+        tmp = stem.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, stem.with_suffix(".json"))
+        print(table(result, previous), flush=True)
+
     if phases & {"forward", "bf16"}:
         result["forward"] = phase_forward(size, args.repeats, "bf16" in phases)
+        checkpoint()
     if "train" in phases:
         result["train"] = phase_train(size, args.train_repeats)
+        checkpoint()
     if "predict" in phases:
         result["predict"] = phase_predict(tuple(args.predict_size), args.predict_frames,
                                           args.batch_windows, args.repeats)
         result["predict"]["size"] = list(args.predict_size)
-    result["load_avg_at_end"] = os.getloadavg()
+        checkpoint()
     text = table(result, previous)
     text += (f"\nload average at start {result['load_avg_at_start'][0]:.1f}, at end "
              f"{result['load_avg_at_end'][0]:.1f} ({os.cpu_count()} CPUs; a shared machine "
              f"slows both columns alike, the ratios are the comparable numbers)")
     print(text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"bench_speed-{size[0]}x{size[1]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
     stem.with_suffix(".txt").write_text(text + "\n")
     print(f"written: {stem}.json / .txt (pass --compare {stem}.json to a later run)")
 
