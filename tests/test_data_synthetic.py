@@ -88,3 +88,9 @@ def test_datamodule_generates_on_first_use(tmp_path, monkeypatch):
     assert (tmp_path / "auto" / "synthetic.json").is_file()
     batch = next(iter(dm.val_dataloader()))
     assert batch["clip"].shape == (2, 3, 32, 64, 96) and bool(batch["has_fixation"].all())
+
+
+def test_crowded_size_is_an_error_not_a_hang():
+    crowded = SIZES["ci"].__class__(videos=1, train_videos=1, frames=4, height=32, width=48, radius=6.0)
+    with pytest.raises(ValueError, match="cannot hold 3 discs"):
+        simulate(crowded, seed=0, video=0)

@@ -56,6 +56,10 @@ SIZES = {
 }
 
 
+# Random layouts tried before a crowded size is reported instead of looping forever.
+PLACEMENT_ATTEMPTS = 10_000
+
+
 @dataclass
 class Scene:
     """Ground truth of one generated video (positions are (row, col) floats per frame)."""
@@ -75,11 +79,16 @@ def simulate(size: SyntheticSize, seed: int, video: int) -> Scene:
     h, w, k, r = size.height, size.width, size.objects, size.radius
     margin = r + 2
     # Static discs spread apart so that they never merge in a frame.
-    while True:
+    for _ in range(PLACEMENT_ATTEMPTS):
         start = np.stack([rng.uniform(margin, h - margin, k), rng.uniform(margin, w - margin, k)], 1)
         gaps = np.linalg.norm(start[:, None] - start[None], axis=-1) + np.eye(k) * 1e3
         if gaps.min() > 4 * r:
             break
+    else:
+        raise ValueError(
+            f"synthetic size {h}x{w} cannot hold {k} discs of radius {r} at least {4 * r} px apart "
+            f"(tried {PLACEMENT_ATTEMPTS} layouts): use fewer or smaller objects, or larger frames"
+        )
     positions = np.zeros((size.frames, k, 2))
     mover = np.zeros(size.frames, dtype=np.int64)
     current, velocity, next_switch = int(rng.integers(k)), None, 0
