@@ -1,0 +1,52 @@
+"""Table II's DIEM test protocols as evaluation options: first 300 frames (i), a video subset
+(ii), everything (iii)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from stsanet.metrics.eval_run import EvalConfigError, frame_number, select_protocol
+from stsanet.metrics.evaluate import FrameItem
+
+
+def items(videos=("v1", "v2"), frames=400, pattern="eyeMap_{:05d}"):
+    return [FrameItem(video=v, frame=pattern.format(f) if "{" in pattern else pattern,
+                      prediction=Path("p"),
+                      saliency_map=Path("s"), fixations=Path("f"))
+            for v in videos for f in range(1, frames + 1)]
+
+
+def test_frame_numbers_of_the_dataset_layouts():
+    assert [frame_number(s) for s in ("0001", "img_00300", "eyeMap_00012", "frame")] == [
+        1, 300, 12, None]
+
+
+def test_three_protocols():
+    every = items()
+    assert select_protocol(every) == every  # (iii)
+    first = select_protocol(every, first_frames=300)  # (i)
+    assert len(first) == 600 and max(frame_number(i.frame) for i in first) == 300
+    subset = select_protocol(every, videos=["v2"])  # (ii)
+    assert {i.video for i in subset} == {"v2"} and len(subset) == 400
+    assert len(select_protocol(every, videos=["v1"], first_frames=10)) == 10
+
+
+@pytest.mark.parametrize("options,message", [
+    (dict(videos=["v9"]), "v9"),
+    (dict(first_frames=0), ">= 1"),
+])
+def test_bad_protocol_options_are_named(options, message):
+    with pytest.raises(EvalConfigError, match=message):
+        select_protocol(items(), **options)
+    with pytest.raises(EvalConfigError, match="no frame number"):
+        select_protocol(items(pattern="frame"), first_frames=3)
+
+
+def test_eval_config_has_the_options():
+    from stsanet.lit.config import CONF_DIR
+
+    cfg = OmegaConf.load(CONF_DIR / "eval.yaml")
+    assert cfg.first_frames is None and cfg.videos is None
