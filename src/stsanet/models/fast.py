@@ -52,7 +52,9 @@ def stacked_embedding_weights(layer: nn.Module) -> dict[str, tuple[torch.Tensor,
 
     weights = {"qk1": cat_qk(0), "qk2": cat_qk(2), "v1": cat(lambda e: e.v[0]),
                "v2": cat(lambda e: e.v[2])}
-    weights = {k: (w.detach(), b.detach()) for k, (w, b) in weights.items()}
+    # channels-last like the stacked input: oneDNN would otherwise reorder them on every call
+    weights = {k: (w.detach().contiguous(memory_format=CHANNELS_LAST), b.detach())
+               for k, (w, b) in weights.items()}
     layer._stacked_cache = (key, weights)
     return weights
 
@@ -96,11 +98,15 @@ class ChannelsLastMaxPool3d(nn.MaxPool3d):
     """`nn.MaxPool3d` computed in channels-last 3D, handed back in the input's layout.
 
     Max-pooling is exact, so values and indices (ties included) are bit-identical to the
-    channels-first kernel, which on CPU is several times slower.
+    channels-first kernel, which on CPU is several times slower. With `to_channels_last` the
+    output stays channels-last: the pool is where the channels-last region of the network begins.
     """
 
+    to_channels_last = False
+
     def forward(self, x: torch.Tensor):
-        keep = x.is_contiguous(memory_format=CHANNELS_LAST) or not x.is_contiguous()
+        keep = (self.to_channels_last or x.is_contiguous(memory_format=CHANNELS_LAST)
+                or not x.is_contiguous())
         out = super().forward(x.contiguous(memory_format=CHANNELS_LAST))
         if keep:
             return out
@@ -114,49 +120,70 @@ def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
 
 
 LAYOUTS = ("exact", "channels_last")
+BACKBONE_STAGES = ("block1", "pool2", "block2", "pool3", "block3", "pool4", "block4")
+
+
+def pool_sensitive_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules whose outputs must be bit-identical to the reference's.
+
+    A max-pool whose indices are used (the bottleneck unpool of SPEC 3.4) turns a last-bit
+    change of its input into a whole value moved inside its 2x2 window. So everything upstream
+    of the bottleneck pools runs as in the reference: the backbone up to the deepest tap of a
+    bottleneck branch, that branch's temporal compression, its STSA layer I and mid conv (layer
+    II pools their output). Layer II's own attention comes after its pool and is free.
+    """
+    sensitive = [k for k, spec in enumerate(model.branch_specs) if spec.bottleneck]
+    if not sensitive:
+        return []
+    deepest = max(model.branch_ids[k] for k in sensitive)  # 0-based tap index
+    backbone = model.backbone
+    modules = [getattr(backbone, name) for name in BACKBONE_STAGES[:2 * deepest + 1]]
+    for k in sensitive:
+        stsa = model.stsa[k]
+        modules += [model.compress[k], stsa.mid]
+        if stsa.layer1 is not None:
+            modules.append(stsa.layer1)
+    return modules
 
 
 def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
     """Switch a built STSANet to the fast formulation in place (state_dict unchanged).
 
-    layout "exact": every tensor that feeds a max-pool whose indices are used (the branch-0
-    bottleneck unpools) is computed bit for bit as in the reference, because a last-bit change
-    there can move an argmax inside its 2x2 window and relocate a whole attention value. So the
-    backbone convs stay channels-first (only its max-pools run channels-last), and the first
-    STSA layer of a bottleneck branch (its output is pooled again before layer II) keeps the
-    reference formulation. Outputs then match the reference to float rounding (<= 1e-5).
+    layout "exact": the pool-sensitive part (`pool_sensitive_modules`: for the official model
+    the backbone's first block, branch 0's compression, STSA layer I and mid conv) is computed
+    bit for bit as in the reference: channels-first convs, reference STSA formulation, only its
+    max-pools run channels-last (exact). Everything after it runs channels-last 3D with batched
+    STSA layers: oneDNN convolutions, max-pools and trilinear upsampling are several times
+    faster there. Outputs match the reference to float rounding (<= 1e-5).
     layout "channels_last": everything runs channels-last 3D and every STSA layer is batched:
     the fastest, meant for reduced precision (bf16 autocast) where the reference's last bits
     are not the target anyway.
     """
-    from .stsa import STSALayer, STSAModule
+    from .stsa import STSALayer
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
-    exact = layout == "exact"
-    keep_reference: set[int] = set()
-    if exact:
-        for module in model.modules():
-            if (isinstance(module, STSAModule) and isinstance(module.layer2, STSALayer)
-                    and module.layer2.bottleneck):
-                keep_reference.add(id(module.layer1))
+    exact_ids: set[int] = set()
+    if layout == "exact":
+        exact_ids = {id(m) for root in pool_sensitive_modules(model) for m in root.modules()}
     for name, module in list(model.named_modules()):
         # ablation variants override `attend`; only the official layer has a fast formulation
         if type(module) is STSALayer:
-            module.fast_attention = id(module) not in keep_reference
+            module.fast_attention = id(module) not in exact_ids
         for child_name, child in module.named_children():
             if type(child) is nn.MaxPool3d:
                 fast_pool = ChannelsLastMaxPool3d(child.kernel_size, child.stride, child.padding,
                                                   child.dilation, child.return_indices,
                                                   child.ceil_mode)
+                fast_pool.to_channels_last = id(child) not in exact_ids
                 setattr(module, child_name, fast_pool)
-    if not exact:
-        if not getattr(model.backbone, "_channels_last_input", False):
-            model.backbone.register_forward_pre_hook(_channels_last_input)
-            model.backbone._channels_last_input = True
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, nn.Conv3d):
-                    # same Parameter object (optimisers and state_dict keep working), new strides
-                    module.weight.data = module.weight.data.contiguous(memory_format=CHANNELS_LAST)
+    if not exact_ids and not getattr(model.backbone, "_channels_last_input", False):
+        model.backbone.register_forward_pre_hook(_channels_last_input)
+        model.backbone._channels_last_input = True
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv3d) and id(module) not in exact_ids:
+                # same Parameter object (optimisers and state_dict keep working), new strides;
+                # a channels-last weight makes oneDNN run the conv channels-last
+                module.weight.data = module.weight.data.contiguous(memory_format=CHANNELS_LAST)
     return model
