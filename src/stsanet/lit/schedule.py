@@ -14,6 +14,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 
+from stsanet.lit.checkpoints import best_checkpoint_path
+
 
 def official_lr(epoch: int, base_lr: float = 1e-4, first_drop: int = 12, every: int = 9,
                 factor: float = 0.1) -> float:
@@ -27,8 +29,8 @@ def official_lr(epoch: int, base_lr: float = 1e-4, first_drop: int = 12, every: 
 class OfficialSchedule(pl.Callback):
     """Sets the epoch's learning rate and reloads the best checkpoint at each drop.
 
-    The best checkpoint is the one the trainer's ``ModelCheckpoint`` (monitoring the validation
-    loss) has kept; before any exists (a drop in the first epoch) nothing is reloaded.
+    The best checkpoint is the one the trainer's monitoring ``ModelCheckpoint`` (validation loss,
+    weights only) has kept; before any exists (a drop in the first epoch) nothing is reloaded.
     """
 
     def __init__(self, base_lr: float = 1e-4, first_drop: int = 12, every: int = 9,
@@ -53,11 +55,11 @@ class OfficialSchedule(pl.Callback):
 
     @staticmethod
     def _reload_best(trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        callback = trainer.checkpoint_callback
-        best = getattr(callback, "best_model_path", "") if callback is not None else ""
+        best = best_checkpoint_path(trainer)
         if not best or not Path(best).is_file():
             rank_zero_info("OfficialSchedule: learning-rate drop, but no best checkpoint yet")
             return
+        # A weights-only checkpoint (conf/callbacks/default.yaml) still holds the full state_dict.
         state = torch.load(best, map_location=pl_module.device, weights_only=False)
         pl_module.load_state_dict(state["state_dict"])
         rank_zero_info(f"OfficialSchedule: learning-rate drop, reloaded {best}")

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from stsanet.lit.checkpoints import best_checkpoint_path, last_checkpoint_path
 from stsanet.lit.checks import check_train_config
 
 log = logging.getLogger(__name__)
@@ -80,16 +81,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         metrics.update(_floats(trainer.callback_metrics))
     if cfg.test:
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.train else ""
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        best = best_checkpoint_path(trainer) if cfg.train else None
+        trainer.test(module, datamodule=datamodule, ckpt_path=best)
         metrics.update(_floats(trainer.callback_metrics))
 
     if trainer.is_global_zero:
-        checkpoint = trainer.checkpoint_callback
         summary = {
             "metrics": metrics,
-            "best_checkpoint": getattr(checkpoint, "best_model_path", None) or None,
-            "last_checkpoint": getattr(checkpoint, "last_model_path", None) or None,
+            "best_checkpoint": best_checkpoint_path(trainer),
+            "last_checkpoint": last_checkpoint_path(trainer),
             "output_dir": str(out_dir),
         }
         temporary = out_dir / ".results.json.tmp"
