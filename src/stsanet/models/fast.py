@@ -78,10 +78,10 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
                    .reshape(b, slots * c, ts, h, w).contiguous(memory_format=CHANNELS_LAST))
         wts = stacked_embedding_weights(layer)
         d = wts["qk1"][0].shape[0] // (2 * slots)
-        qk = F.relu(F.conv3d(stacked, *wts["qk1"], groups=slots))
-        qk = F.relu(F.conv3d(qk, *wts["qk2"], padding=(0, 1, 1), groups=2 * slots))
-        v = F.relu(F.conv3d(stacked, *wts["v1"], padding=(0, 1, 0), groups=slots))
-        v = F.relu(F.conv3d(v, *wts["v2"], padding=(0, 0, 1), groups=slots))
+        qk = F.relu_(F.conv3d(stacked, *wts["qk1"], groups=slots))
+        qk = F.relu_(F.conv3d(qk, *wts["qk2"], padding=(0, 1, 1), groups=2 * slots))
+        v = F.relu_(F.conv3d(stacked, *wts["v1"], padding=(0, 1, 0), groups=slots))
+        v = F.relu_(F.conv3d(v, *wts["v2"], padding=(0, 0, 1), groups=slots))
         qk = qk.reshape(b, slots, 2, d, n)
         query, key = qk[:, :, 0], qk[:, :, 1]  # B x S x d x N
     # the output replacing slot a takes the queries of its partner b (pairs (0,1), (2,3))
@@ -113,6 +113,24 @@ class ChannelsLastMaxPool3d(nn.MaxPool3d):
         if isinstance(out, tuple):
             return tuple(o.contiguous() for o in out)
         return out.contiguous()
+
+
+class OneDNNConv3d(nn.Conv3d):
+    """`nn.Conv3d` that always takes oneDNN's kernel for float32 CPU input.
+
+    PyTorch sends a conv with a small B*C*T*H (one time slot, few channels, the 1-channel
+    readout) to its im2col `slow_conv3d`, which is several times slower here and hands back a
+    channels-first tensor, so every following op of the channels-last region pays a layout
+    copy. Same arithmetic up to the summation order; autograd supported (aten's own op).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type == "cpu" and x.dtype == torch.float32
+                and self.weight.dtype == torch.float32 and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str) and not torch.is_autocast_enabled("cpu")):
+            return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride,
+                                            self.dilation, self.groups)
+        return super().forward(x)
 
 
 def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
@@ -186,4 +204,6 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
                 # same Parameter object (optimisers and state_dict keep working), new strides;
                 # a channels-last weight makes oneDNN run the conv channels-last
                 module.weight.data = module.weight.data.contiguous(memory_format=CHANNELS_LAST)
+                if type(module) is nn.Conv3d:
+                    module.__class__ = OneDNNConv3d  # same module tree and state_dict
     return model
