@@ -20,7 +20,7 @@ test: setup
 	$(PY) -m pytest -q
 
 info: setup
-	.venv/bin/stsanet-info
+	.venv/bin/stsanet-info $(ARGS)
 
 # synthetic data -> train STSANet on CPU -> benchmark vs centre bias -> predict bikes.mp4
 demo: setup
