@@ -2,8 +2,8 @@
 
 One module-scoped tiny run (STSANet, agnostic norm, 64 × 96, batch 1, 2 epochs × 2 steps,
 1 validation batch) serves several assertions and is the uninterrupted reference of the
-kill/resume test. Checkpoints (~1.6 GB full, ~0.5 GB weights only at 132 M parameters) are
-written only where a test needs them and deleted when it is done.
+kill/resume test, which continues from its epoch-0 state. Checkpoints (~1.6 GB full, ~0.5 GB
+weights only at 132 M parameters) are written only where a test needs them and deleted after.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from stsanet.data.synthetic import generate
 from stsanet.lit.config import CONF_DIR
-from stsanet.lit.train import build_module, train
+from stsanet.lit.train import train
 
 # Final weights of a run, by name: filled by KeepFinalWeights at the end of fit.
 FINAL_WEIGHTS: dict[str, dict[str, torch.Tensor]] = {}
@@ -49,6 +48,35 @@ class KeepFinalWeights(pl.Callback):
 
     def on_train_end(self, trainer, pl_module):
         FINAL_WEIGHTS[self.name] = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+
+class CopyAtEpochStart(pl.Callback):
+    """Keeps a copy of ``source`` (last.ckpt, as left by the previous epoch) at ``epoch``'s start."""
+
+    def __init__(self, epoch: int, source: str, copy: str) -> None:
+        self.epoch, self.source, self.copy = epoch, source, copy
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            shutil.copyfile(self.source, self.copy)
+
+
+class RankReport(pl.Callback):
+    """Writes, per rank, the validation loss of its own clips and the synced value it logged."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+
+    def on_validation_end(self, trainer, pl_module):
+        from stsanet.metrics.loss import kl_cc_loss
+
+        example = pl_module.last_val_example  # the rank's only validation batch
+        report = {"rank": trainer.global_rank, "clips": int(example["pred"].shape[0]),
+                  "local_loss": float(kl_cc_loss(example["pred"], example["saliency"])),
+                  "synced_loss": float(trainer.callback_metrics["val/loss"]),
+                  "synced_cc": float(trainer.callback_metrics["val/cc_fast"])}
+        path = Path(self.out_dir) / f"rank{trainer.global_rank}.json"
+        path.write_text(json.dumps(report))
 
 
 def callback(target: type, **kwargs) -> dict:
@@ -86,9 +114,13 @@ def tiny_run(tmp_path_factory, synthetic_root):
     out = tmp_path_factory.mktemp("run")
     cfg = tiny_cfg(out, synthetic_root, "test=true")
     cfg.callbacks.keep = callback(KeepFinalWeights, name="uninterrupted")
+    # the full state after epoch 0, for the kill/resume test
+    cfg.callbacks.copy = callback(CopyAtEpochStart, epoch=1, source=str(out / "checkpoints/last.ckpt"),
+                                  copy=str(out / "epoch0.ckpt"))
     metrics = train(cfg)
     yield out, cfg, metrics
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    (out / "epoch0.ckpt").unlink(missing_ok=True)
 
 
 def test_run_folder_has_config_checkpoints_results(tiny_run):
@@ -104,7 +136,7 @@ def test_run_folder_has_config_checkpoints_results(tiny_run):
     assert "train/clips_per_s" in csv and "lr-Adam" in csv
 
     # last.ckpt is the full state after the final step, whether or not val/loss improved
-    last = torch.load(results["last_checkpoint"], map_location="cpu", weights_only=False)
+    last = torch.load(results["last_checkpoint"], map_location="cpu", weights_only=False, mmap=True)
     assert Path(results["last_checkpoint"]).name == "last.ckpt"
     assert last["global_step"] == 4 and last["epoch"] == 1
     assert last["optimizer_states"] and last["loops"] and last["callbacks"]
@@ -113,7 +145,7 @@ def test_run_folder_has_config_checkpoints_results(tiny_run):
     assert all(torch.equal(value, last["state_dict"][key]) for key, value in final.items())
     del last
     # the best checkpoint holds the weights only (no Adam moments), and is what the test used
-    best = torch.load(results["best_checkpoint"], map_location="cpu", weights_only=False)
+    best = torch.load(results["best_checkpoint"], map_location="cpu", weights_only=False, mmap=True)
     assert "optimizer_states" not in best and best["state_dict"].keys() == final.keys()
     assert best["stsanet_model_config"]["norm"] == "agnostic"
     assert Path(results["best_checkpoint"]).stat().st_size < \
@@ -122,33 +154,39 @@ def test_run_folder_has_config_checkpoints_results(tiny_run):
         {Path(results["best_checkpoint"]).name, "last.ckpt"})
 
 
-def test_predict_from_the_weights_only_best_checkpoint(tiny_run, synthetic_root, tmp_path):
+def test_predict_from_the_weights_only_best_checkpoint(tiny_run, tmp_path):
+    from pipeline_helpers import write_video
+
     from stsanet.lit.predict_run import run_predict
 
     out, _, _ = tiny_run
     best = json.loads((out / "results.json").read_text())["best_checkpoint"]
-    video = sorted((synthetic_root / "video").iterdir())[0]
+    video = tmp_path / "four.mp4"
+    write_video(video, num_frames=4)  # four windows (edges replicated): one forward pass
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("predict", overrides=[f"input={video}", f"checkpoint={best}",
-                                            "batch_windows=8", "progress=false"])
+                                            "batch_windows=4", "progress=false"])
     OmegaConf.set_struct(cfg, False)
-    cfg.output = str(tmp_path)
+    cfg.output = str(tmp_path / "predictions")
     cfg.pop("hydra", None)
     [outcome] = run_predict(cfg)
     assert outcome.error is None
-    assert len(list(outcome.outputs.maps.glob("*.png"))) == 40
+    assert len(list(outcome.outputs.maps.glob("*.png"))) == 4
     assert outcome.outputs.overlay.is_file()
 
 
 def test_killed_and_resumed_run_matches_uninterrupted(tiny_run, tmp_path, synthetic_root):
-    """Killed after 3 of 4 steps (mid epoch 2), resumed from the step-3 checkpoint with
-    ckpt_path=: every tensor of the final state equals the uninterrupted run's."""
+    """A run continued from the shared run's epoch-0 last.ckpt is killed mid epoch 2 (after
+    step 3 of 4, just after an every_n_train_steps checkpoint), then resumed from that checkpoint
+    with ckpt_path=: every tensor of its final state equals the uninterrupted run's."""
+    out, _, _ = tiny_run
     steps = tmp_path / "steps"
     # Only the step checkpoint is written: the run's own best/last files are tested above.
     lean = ["logger=none", "~callbacks.model_checkpoint", "~callbacks.last_checkpoint",
             "~callbacks.val_overlays"]
     killed = tiny_cfg(tmp_path / "killed", synthetic_root, *lean)
+    killed.ckpt_path = str(out / "epoch0.ckpt")
     killed.callbacks.every_3_steps = {
         "_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "dirpath": str(steps),
         "every_n_train_steps": 3, "save_top_k": -1, "filename": "{step}"}
@@ -172,26 +210,19 @@ def test_killed_and_resumed_run_matches_uninterrupted(tiny_run, tmp_path, synthe
 
 @pytest.mark.slow
 def test_ddp_on_cpu_two_processes_sync_metrics(tmp_path, synthetic_root):
-    """Two gloo processes, one train step and one validation clip each: the logged val/loss is
-    the mean over both ranks' clips, as one process validating both clips computes it."""
+    """Two gloo processes, one train step and one validation clip each: both ranks log the same
+    val/loss, the mean over both ranks' clips (what one process validating both computes)."""
     cfg = tiny_cfg(tmp_path, synthetic_root, "trainer=ddp_cpu", "logger=none",
                    "trainer.max_epochs=1", "trainer.limit_train_batches=1",
-                   "~callbacks.model_checkpoint", "~callbacks.val_overlays",
-                   "callbacks.last_checkpoint.save_weights_only=true")
+                   "~callbacks.model_checkpoint", "~callbacks.last_checkpoint",
+                   "~callbacks.val_overlays")
+    cfg.callbacks.report = callback(RankReport, out_dir=str(tmp_path))
     metrics = train(cfg)
-    assert "val/loss" in metrics and "val/cc_fast" in metrics
-    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
-    try:
-        single = tiny_cfg(tmp_path / "single", synthetic_root, "logger=none")
-        datamodule = instantiate(single.data, _convert_="all")
-        module = build_module(single)
-        trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, limit_val_batches=2,
-                             enable_progress_bar=False, enable_model_summary=False)
-        trainer.validate(module, datamodule=datamodule, ckpt_path=str(checkpoint))
-        # both validation clips, one per rank under DDP
-        assert len(trainer.datamodule.datasets["val"]) == 2
-    finally:
-        shutil.rmtree(tmp_path / "checkpoints", ignore_errors=True)
-    union = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    assert metrics["val/loss"] == pytest.approx(union["val/loss"], rel=1e-5, abs=1e-6)
-    assert metrics["val/cc_fast"] == pytest.approx(union["val/cc_fast"], rel=1e-5, abs=1e-6)
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert sum(r["clips"] for r in reports) == 2  # the whole validation split, one clip each
+    assert reports[0]["local_loss"] != pytest.approx(reports[1]["local_loss"])
+    union = sum(r["local_loss"] * r["clips"] for r in reports) / 2
+    for report in reports:
+        assert report["synced_loss"] == pytest.approx(union, rel=1e-5, abs=1e-6)
+        assert report["synced_cc"] == reports[0]["synced_cc"]
+    assert metrics["val/loss"] == pytest.approx(union, rel=1e-5, abs=1e-6)
