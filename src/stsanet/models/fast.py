@@ -105,8 +105,9 @@ class ChannelsLastMaxPool3d(nn.MaxPool3d):
     to_channels_last = False
 
     def forward(self, x: torch.Tensor):
-        keep = (self.to_channels_last or x.is_contiguous(memory_format=CHANNELS_LAST)
-                or not x.is_contiguous())
+        # under autograd the channels-last region is off (see `enable_fast_path`)
+        keep = ((self.to_channels_last and not torch.is_grad_enabled())
+                or x.is_contiguous(memory_format=CHANNELS_LAST) or not x.is_contiguous())
         out = super().forward(x.contiguous(memory_format=CHANNELS_LAST))
         if keep:
             return out
@@ -116,20 +117,32 @@ class ChannelsLastMaxPool3d(nn.MaxPool3d):
 
 
 class OneDNNConv3d(nn.Conv3d):
-    """`nn.Conv3d` that always takes oneDNN's kernel for float32 CPU input.
+    """`nn.Conv3d` that, in inference, always takes oneDNN's channels-last kernel.
 
     PyTorch sends a conv with a small B*C*T*H (one time slot, few channels, the 1-channel
     readout) to its im2col `slow_conv3d`, which is several times slower here and hands back a
     channels-first tensor, so every following op of the channels-last region pays a layout
-    copy. Same arithmetic up to the summation order; autograd supported (aten's own op).
+    copy. The channels-last weight is a cached copy (rebuilt when the parameter changes), so the
+    parameters keep their layout and training runs exactly the reference's convs. Same
+    arithmetic up to the summation order.
     """
 
+    def channels_last_weight(self) -> torch.Tensor:
+        w = self.weight
+        key = (w.data_ptr(), w._version)
+        cache = getattr(self, "_channels_last_cache", None)
+        if cache is None or cache[0] != key:
+            cache = (key, w.detach().contiguous(memory_format=CHANNELS_LAST))
+            self._channels_last_cache = cache
+        return cache[1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type == "cpu" and x.dtype == torch.float32
+        if (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
                 and self.weight.dtype == torch.float32 and self.padding_mode == "zeros"
                 and not isinstance(self.padding, str) and not torch.is_autocast_enabled("cpu")):
-            return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride,
-                                            self.dilation, self.groups)
+            return torch.mkldnn_convolution(x.contiguous(memory_format=CHANNELS_LAST),
+                                            self.channels_last_weight(), self.bias, self.padding,
+                                            self.stride, self.dilation, self.groups)
         return super().forward(x)
 
 
@@ -173,6 +186,10 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
     max-pools run channels-last (exact). Everything after it runs channels-last 3D with batched
     STSA layers: oneDNN convolutions, max-pools and trilinear upsampling are several times
     faster there. Outputs match the reference to float rounding (<= 1e-5).
+    Under autograd (training) the model runs the reference formulation but for its max-pools
+    (channels-last kernel, bit-identical values, indices and gradients): measured at the paper
+    size, channels-last convs/BatchNorms and the batched STSA cost more in backward (layout
+    copies) than they save, and the per-slot formulation keeps the reference's peak memory.
     layout "channels_last": everything runs channels-last 3D and every STSA layer is batched:
     the fastest, meant for reduced precision (bf16 autocast) where the reference's last bits
     are not the target anyway.
@@ -198,12 +215,7 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
     if not exact_ids and not getattr(model.backbone, "_channels_last_input", False):
         model.backbone.register_forward_pre_hook(_channels_last_input)
         model.backbone._channels_last_input = True
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Conv3d) and id(module) not in exact_ids:
-                # same Parameter object (optimisers and state_dict keep working), new strides;
-                # a channels-last weight makes oneDNN run the conv channels-last
-                module.weight.data = module.weight.data.contiguous(memory_format=CHANNELS_LAST)
-                if type(module) is nn.Conv3d:
-                    module.__class__ = OneDNNConv3d  # same module tree and state_dict
+    for module in model.modules():
+        if type(module) is nn.Conv3d and id(module) not in exact_ids:
+            module.__class__ = OneDNNConv3d  # same module tree, parameters and state_dict
     return model

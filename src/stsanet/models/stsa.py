@@ -67,7 +67,8 @@ class STSALayer(nn.Module):
     normalised over the whole feature and added to the input. With `bottleneck` the slots are
     1x2x2 max-pooled first and the attention result is unpooled (zeros elsewhere) before the norm.
     With `fast_attention` (set by `fast.enable_fast_path`) `attend` computes the same in
-    batched calls.
+    batched calls in inference; under autograd the reference calls run (the batched form did
+    not pay off in a training step, see benchmarks/bench_speed.py).
     """
 
     fast_attention = False
@@ -84,7 +85,7 @@ class STSALayer(nn.Module):
             self.unpool = make_unpool(unpool)
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fast_attention:
+        if self.fast_attention and not torch.is_grad_enabled():
             return fast_attend(self, x)
         slots = x.chunk(2 * self.pairs, dim=2)
         out = []
