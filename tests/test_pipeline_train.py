@@ -196,7 +196,9 @@ def test_killed_and_resumed_run_matches_uninterrupted(tiny_run, tmp_path, synthe
             train(killed)
         assert [p.name for p in steps.iterdir()] == ["step=3.ckpt"]
 
-        resumed = tiny_cfg(tmp_path / "resumed", synthetic_root, *lean)
+        # no checkpoint callback left: keep Lightning from adding its default one
+        resumed = tiny_cfg(tmp_path / "resumed", synthetic_root, *lean,
+                           "+trainer.enable_checkpointing=false")
         resumed.callbacks.keep = callback(KeepFinalWeights, name="resumed")
         resumed.ckpt_path = str(steps / "step=3.ckpt")
         train(resumed)
@@ -206,6 +208,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(tiny_run, tmp_path, synthe
     assert got.keys() == expected.keys()
     different = [key for key, value in expected.items() if not torch.equal(value, got[key])]
     assert not different, different
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 @pytest.mark.slow
@@ -215,7 +218,7 @@ def test_ddp_on_cpu_two_processes_sync_metrics(tmp_path, synthetic_root):
     cfg = tiny_cfg(tmp_path, synthetic_root, "trainer=ddp_cpu", "logger=none",
                    "trainer.max_epochs=1", "trainer.limit_train_batches=1",
                    "~callbacks.model_checkpoint", "~callbacks.last_checkpoint",
-                   "~callbacks.val_overlays")
+                   "~callbacks.val_overlays", "+trainer.enable_checkpointing=false")
     cfg.callbacks.report = callback(RankReport, out_dir=str(tmp_path))
     metrics = train(cfg)
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -226,3 +229,4 @@ def test_ddp_on_cpu_two_processes_sync_metrics(tmp_path, synthetic_root):
         assert report["synced_loss"] == pytest.approx(union, rel=1e-5, abs=1e-6)
         assert report["synced_cc"] == reports[0]["synced_cc"]
     assert metrics["val/loss"] == pytest.approx(union, rel=1e-5, abs=1e-6)
+    assert not list(tmp_path.rglob("*.ckpt"))
