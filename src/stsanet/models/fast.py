@@ -21,9 +21,12 @@ The module tree and state_dict are untouched, so weights load into either formul
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules.utils import _triple
 
 CHANNELS_LAST = torch.channels_last_3d
 
@@ -94,6 +97,36 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out.permute(0, 3, 1, 2).reshape(b, c, t, h, w)
 
 
+class _ChannelsLastMaxPool(torch.autograd.Function):
+    """Channels-last max-pool that saves only its indices for backward.
+
+    aten's max-pool saves its input for backward; here that input is a channels-last copy made
+    for the pool alone, which would add a whole copy of every pooled feature to the training
+    peak memory. The backward kernel reads only the input's shape and layout, so an
+    uninitialised tensor of that shape stands in for it: same kernel, same gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
+        out, indices = torch.ops.aten.max_pool3d_with_indices(
+            x.contiguous(memory_format=CHANNELS_LAST), kernel, stride, padding, dilation,
+            ceil_mode)
+        ctx.save_for_backward(indices)
+        ctx.args = (kernel, stride, padding, dilation, ceil_mode)
+        ctx.shape, ctx.channels_first = x.shape, not x.is_contiguous(memory_format=CHANNELS_LAST)
+        ctx.mark_non_differentiable(indices)
+        return out, indices
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_indices):
+        (indices,) = ctx.saved_tensors
+        like = torch.empty(ctx.shape, dtype=grad_out.dtype, device=grad_out.device,
+                           memory_format=CHANNELS_LAST)
+        grad = torch.ops.aten.max_pool3d_with_indices_backward(
+            grad_out.contiguous(memory_format=CHANNELS_LAST), like, *ctx.args, indices)
+        return (grad.contiguous() if ctx.channels_first else grad), None, None, None, None, None
+
+
 class ChannelsLastMaxPool3d(nn.MaxPool3d):
     """`nn.MaxPool3d` computed in channels-last 3D, handed back in the input's layout.
 
@@ -108,7 +141,13 @@ class ChannelsLastMaxPool3d(nn.MaxPool3d):
         # under autograd the channels-last region is off (see `enable_fast_path`)
         keep = ((self.to_channels_last and not torch.is_grad_enabled())
                 or x.is_contiguous(memory_format=CHANNELS_LAST) or not x.is_contiguous())
-        out = super().forward(x.contiguous(memory_format=CHANNELS_LAST))
+        if torch.is_grad_enabled() and x.requires_grad and x.dim() == 5:
+            out = _ChannelsLastMaxPool.apply(
+                x, _triple(self.kernel_size), _triple(self.stride or self.kernel_size),
+                _triple(self.padding), _triple(self.dilation), self.ceil_mode)
+            out = out if self.return_indices else out[0]
+        else:
+            out = super().forward(x.contiguous(memory_format=CHANNELS_LAST))
         if keep:
             return out
         if isinstance(out, tuple):
@@ -144,6 +183,50 @@ class OneDNNConv3d(nn.Conv3d):
                                             self.channels_last_weight(), self.bias, self.padding,
                                             self.stride, self.dilation, self.groups)
         return super().forward(x)
+
+
+def _inference_cpu_fp32(x: torch.Tensor) -> bool:
+    return (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu"))
+
+
+def _folded_conv_bn(x: torch.Tensor, conv: nn.Conv3d, bn: nn.BatchNorm3d) -> torch.Tensor:
+    """conv then eval-mode BatchNorm as one conv: w * g / sqrt(var + eps), b - mean * that.
+
+    Exact in math (float rounding only). The folded weights are cached until a parameter or
+    running statistic changes.
+    """
+    tensors = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+    key = tuple((t.data_ptr(), t._version) for t in tensors)
+    cache = getattr(conv, "_folded_cache", None)
+    if cache is None or cache[0] != key:
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        weight = conv.weight.detach() * scale.view(-1, 1, 1, 1, 1)
+        bias = bn.bias.detach() - bn.running_mean * scale
+        cache = (key, (weight.contiguous(memory_format=CHANNELS_LAST), bias))
+        conv._folded_cache = cache
+    weight, bias = cache[1]
+    return torch.mkldnn_convolution(x.contiguous(memory_format=CHANNELS_LAST), weight, bias,
+                                    conv.padding, conv.stride, conv.dilation, conv.groups)
+
+
+def _can_fold(x: torch.Tensor, bn: nn.BatchNorm3d) -> bool:
+    return _inference_cpu_fp32(x) and not bn.training and bn.track_running_stats
+
+
+def folded_basic_conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`BasicConv3d.forward` in inference with the BatchNorm folded into the conv."""
+    if not _can_fold(x, module.bn):
+        return type(module).forward(module, x)
+    return F.relu_(_folded_conv_bn(x, module.conv, module.bn))
+
+
+def folded_sep_conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`SepConv3d.forward` in inference with both BatchNorms folded into their convs."""
+    if not _can_fold(x, module.bn_s):
+        return type(module).forward(module, x)
+    x = F.relu_(_folded_conv_bn(x, module.conv_s, module.bn_s))
+    return F.relu_(_folded_conv_bn(x, module.conv_t, module.bn_t))
 
 
 def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
@@ -215,7 +298,15 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
     if not exact_ids and not getattr(model.backbone, "_channels_last_input", False):
         model.backbone.register_forward_pre_hook(_channels_last_input)
         model.backbone._channels_last_input = True
+    from .backbone import BasicConv3d, SepConv3d
+
+    folded = {BasicConv3d: folded_basic_conv, SepConv3d: folded_sep_conv}
     for module in model.modules():
-        if type(module) is nn.Conv3d and id(module) not in exact_ids:
+        if id(module) in exact_ids:
+            continue
+        if type(module) is nn.Conv3d:
             module.__class__ = OneDNNConv3d  # same module tree, parameters and state_dict
+        elif type(module) in folded:
+            # an instance attribute: `type(module).forward` stays the reference
+            module.forward = partial(folded[type(module)], module)
     return model
