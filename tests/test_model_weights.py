@@ -148,7 +148,9 @@ def _backbone_matches(model, reference_taps):
     with torch.no_grad():
         taps = model.backbone(model.preprocess(x))
         ref = reference_taps(model.preprocess(x))
-    assert torch.equal(taps[-1], ref)
+    # the fast path computes the deepest block channels-last with folded BatchNorms: same
+    # weights, float rounding only
+    torch.testing.assert_close(taps[-1], ref, rtol=1e-5, atol=1e-5)
 
 
 def test_kylemin_backbone_file(tmp_path):
