@@ -7,14 +7,18 @@ changes only how the same arithmetic is scheduled:
 * in inference every STSA layer embeds all its time slots at once: the slots are stacked on the
   channel axis and each embedding stage is one grouped conv (q and k of a slot read the same
   input, so their 1x1x1 convs become one conv and their 1x3x3 convs one grouped conv); exact in
-  math, only the float summation order of the convs may differ. Under autograd the per-slot
-  convs stay (stacked weights would add a copy of the weights and their gradients);
+  math, only the float summation order of the convs may differ;
 * all attention calls of a layer are one batched `scaled_dot_product_attention` with scale 1.0
   (the official attention is unscaled); the pairing (queries of slot b against keys/values of
   slot a and vice versa) is a permutation of the query slots;
-* activations run in channels-last 3D, which oneDNN convolutions and, above all, CPU max-pooling
-  are much faster in (the channels-first 3x3x3 max-pool of the S3D Mixed blocks alone is a fifth
-  of a paper-size forward).
+* in inference everything after the pool-sensitive region (`pool_sensitive_modules`) runs
+  channels-last 3D: convs always through oneDNN (`OneDNNConv3d`), eval BatchNorms folded into
+  the backbone convs, max-pools and trilinear upsampling in their (much faster) channels-last
+  kernels;
+* every max-pool, also in training and in the pool-sensitive region, runs in the channels-last
+  kernel (exact; the channels-first CPU max-pool alone was a fifth of a paper-size forward).
+Under autograd (training) the model otherwise computes exactly the reference formulation: the
+channels-last convs/BatchNorms and the batched STSA cost more in backward than they saved.
 
 The module tree and state_dict are untouched, so weights load into either formulation.
 """
