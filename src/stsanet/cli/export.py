@@ -37,7 +37,6 @@ def build_model(overrides: list[str], checkpoint: str | None):
 
         load_weights(model, checkpoint)
     model.eval()
-    torch.set_grad_enabled(False)
     return model
 
 
@@ -98,22 +97,24 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # config and weight errors carry their own explanation
         print(f"stsanet-export: {error}", file=sys.stderr)
         sys.exit(2)
-    h, w = model.input_size
-    clip = torch.rand(args.batch, 3, 32, h, w, generator=torch.Generator().manual_seed(0))
-    expected = model(clip)
-    export_onnx(model, clip, args.output, args.opset)
-    diff = onnx_max_difference(args.output, clip, expected)
-    print(f"wrote {args.output} (input B x 3 x 32 x {h} x {w}); onnxruntime vs PyTorch: "
-          f"max |diff| = {diff:.3g}")
-    if args.torchscript:
-        export_torchscript(model, clip, args.torchscript)
-        scripted = torch.jit.load(str(args.torchscript))
-        ts_diff = float((scripted(clip) - expected).abs().max())
-        print(f"wrote {args.torchscript}; TorchScript vs PyTorch: max |diff| = {ts_diff:.3g}")
-    if not diff <= args.tolerance:
-        print(f"stsanet-export: the ONNX output differs from PyTorch by {diff:.3g} "
-              f"> --tolerance {args.tolerance}", file=sys.stderr)
-        sys.exit(1)
+    # inside a context, not torch.set_grad_enabled(False): main() is also called in-process
+    with torch.no_grad():
+        h, w = model.input_size
+        clip = torch.rand(args.batch, 3, 32, h, w, generator=torch.Generator().manual_seed(0))
+        expected = model(clip)
+        export_onnx(model, clip, args.output, args.opset)
+        diff = onnx_max_difference(args.output, clip, expected)
+        print(f"wrote {args.output} (input B x 3 x 32 x {h} x {w}); onnxruntime vs PyTorch: "
+              f"max |diff| = {diff:.3g}")
+        if args.torchscript:
+            export_torchscript(model, clip, args.torchscript)
+            scripted = torch.jit.load(str(args.torchscript))
+            ts_diff = float((scripted(clip) - expected).abs().max())
+            print(f"wrote {args.torchscript}; TorchScript vs PyTorch: max |diff| = {ts_diff:.3g}")
+        if not diff <= args.tolerance:
+            print(f"stsanet-export: the ONNX output differs from PyTorch by {diff:.3g} "
+                  f"> --tolerance {args.tolerance}", file=sys.stderr)
+            sys.exit(1)
 
 
 if __name__ == "__main__":
