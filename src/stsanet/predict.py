@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stsanet.atomic import atomic_path
 from stsanet.data.clips import window_indices
 from stsanet.data.frames import IMAGE_SUFFIXES, open_frame_source
 from stsanet.data.io import read_grey_image, write_png_atomic
@@ -100,16 +100,8 @@ def to_uint8(saliency: np.ndarray) -> np.ndarray:
 
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        np.save(stream, array)
 
 
 def video_fps(path: Path) -> Fraction:
@@ -200,14 +192,11 @@ def write_overlay_video(source, out: VideoOutputs, fps: Fraction, chunk: int = 3
     target = out.overlay
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     n = source.num_frames
     # yuv420p needs even sizes: drop a last odd row/column
     height, width = source.height // 2 * 2, source.width // 2 * 2
-    handle, temporary = tempfile.mkstemp(prefix=".overlay.", suffix=".mp4", dir=target.parent)
-    os.close(handle)
-    try:
-        with av.open(temporary, mode="w", format="mp4") as container:
+    with atomic_path(target, suffix=".mp4") as temporary:
+        with av.open(str(temporary), mode="w", format="mp4") as container:
             stream = _video_stream(container, fps)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             for start in range(0, n, chunk):
@@ -221,11 +210,6 @@ def write_overlay_video(source, out: VideoOutputs, fps: Fraction, chunk: int = 3
                         container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
     return target
 
 

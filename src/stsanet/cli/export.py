@@ -16,14 +16,13 @@ fails if they differ by more than --tolerance. Files are written atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from stsanet.atomic import atomic_path
 
 
 def build_model(overrides: list[str], checkpoint: str | None):
-    import torch
     from hydra.utils import get_class
 
     from stsanet.cli.info import model_options
@@ -40,34 +39,19 @@ def build_model(overrides: list[str], checkpoint: str | None):
     return model
 
 
-def _atomic_target(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def export_onnx(model, clip, path: Path, opset: int) -> None:
     import torch
 
-    tmp = _atomic_target(path)
-    try:
-        torch.onnx.export(model, (clip,), str(tmp), input_names=["clip"],
+    with atomic_path(path) as temporary:
+        torch.onnx.export(model, (clip,), str(temporary), input_names=["clip"],
                           output_names=["saliency"], opset_version=opset, dynamo=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def export_torchscript(model, clip, path: Path) -> None:
     import torch
 
-    tmp = _atomic_target(path)
-    try:
-        torch.jit.save(torch.jit.trace(model, (clip,), check_trace=False), str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as temporary:
+        torch.jit.save(torch.jit.trace(model, (clip,), check_trace=False), str(temporary))
 
 
 def onnx_max_difference(path: Path, clip, expected) -> float:

@@ -21,7 +21,6 @@ import bisect
 import json
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -29,6 +28,7 @@ from typing import Protocol, Sequence
 import numpy as np
 from PIL import Image
 
+from stsanet.atomic import write_text_atomic
 from stsanet.data.io import DataFileError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -171,13 +171,9 @@ class _SeekVerdicts:
         if file is None:
             return
         try:
-            file.parent.mkdir(parents=True, exist_ok=True)
             stored = json.loads(file.read_text()) if file.is_file() else {}
             stored[key] = mode
-            handle, temporary = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
-            with os.fdopen(handle, "w") as stream:
-                json.dump(stored, stream)
-            os.replace(temporary, file)
+            write_text_atomic(file, json.dumps(stored))
         except (OSError, ValueError):
             pass  # the cache only saves time; a failure to write it must not stop reading
 

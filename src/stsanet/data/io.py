@@ -7,11 +7,12 @@ line that says which file to fix rather than a traceback from PIL or scipy.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from stsanet.atomic import atomic_path
 
 # Variable names of the fixation matrices in the released datasets: DHF1K stores `I`,
 # DIEM (STAViS layout) stores `eyeMap`; other files are accepted when they hold one 2-D array.
@@ -100,13 +101,5 @@ def write_png_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
         raise TypeError(f"write_png_atomic({path}): expected uint8, got {image.dtype}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"write_png_atomic({path}): expected H×W or H×W×3, got {image.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            Image.fromarray(image).save(stream, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_path(path) as temporary:
+        Image.fromarray(image).save(temporary, format="PNG")

@@ -28,11 +28,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from stsanet.data.frames import IMAGE_SUFFIXES, frame_number, list_image_frames
+from stsanet.atomic import write_text_atomic
+from stsanet.data.frames import IMAGE_SUFFIXES, frame_number
 from stsanet.data.io import DataFileError
 
 DATASETS = ("dhf1k", "hollywood2", "ucf", "diem", "synthetic")
@@ -350,11 +350,7 @@ def build_index(dataset: str, root: str | os.PathLike, use_cache: bool = True, *
     index = DatasetIndex(dataset, root, records)
     if use_cache:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-            with os.fdopen(handle, "w") as stream:
-                json.dump(_to_json(index), stream)
-            os.replace(temporary, cache)
+            write_text_atomic(cache, json.dumps(_to_json(index)))
         except OSError:
             pass  # caching only saves time
     return index

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from stsanet.atomic import atomic_path, write_text_atomic
 from stsanet.data.datamodule import SaliencyDataModule
 from stsanet.data.io import write_png_atomic
 
@@ -166,11 +166,8 @@ def render(scene: Scene, size: SyntheticSize, seed: int, video: int) -> np.ndarr
 def _write_mjpeg_avi(path: Path, frames: np.ndarray, fps: int) -> None:
     import av
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".avi.tmp")
-    os.close(handle)
-    try:
-        container = av.open(temporary, "w", format="avi")
+    with atomic_path(path, suffix=".avi.tmp") as temporary:
+        container = av.open(str(temporary), "w", format="avi")
         stream = container.add_stream("mjpeg", rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuvj420p"
@@ -183,10 +180,6 @@ def _write_mjpeg_avi(path: Path, frames: np.ndarray, fps: int) -> None:
         for packet in stream.encode():
             container.mux(packet)
         container.close()
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: int = 0,
@@ -226,10 +219,7 @@ def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: in
             fixation[points[:, 0], points[:, 1]] = 255
             write_png_atomic(annotation / "fixation" / f"{t + 1:04d}.png", fixation)
     # Written last: its presence marks a complete dataset.
-    handle, temporary = tempfile.mkstemp(dir=root, suffix=".json.tmp")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(meta, stream, indent=2)
-    os.replace(temporary, meta_file)
+    write_text_atomic(meta_file, json.dumps(meta, indent=2))
     return root
 
 

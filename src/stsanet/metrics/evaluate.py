@@ -29,7 +29,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from stsanet.atomic import write_text_atomic
 from stsanet.data.io import DataFileError, read_fixations, read_grey_image
 from stsanet.metrics import benchmark, exact
 from stsanet.metrics.resize import imresize
@@ -434,19 +434,6 @@ def _score_item(
 # ---------------------------------------------------------------------------- writing
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def _fmt(value: float) -> str:
     return "NaN" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
@@ -524,10 +511,10 @@ def write_results(results: EvaluationResults, out_dir: str | os.PathLike) -> dic
         "json": out_dir / "results.json",
         "frames": out_dir / "frames.csv",
     }
-    _atomic_write(paths["frames"], frames_csv(results))
-    _atomic_write(paths["json"], json.dumps(_json_safe(results.to_dict()), indent=2) + "\n")
-    _atomic_write(paths["csv"], results_csv(results))
-    _atomic_write(paths["markdown"], results_markdown(results))
+    write_text_atomic(paths["frames"], frames_csv(results))
+    write_text_atomic(paths["json"], json.dumps(_json_safe(results.to_dict()), indent=2) + "\n")
+    write_text_atomic(paths["csv"], results_csv(results))
+    write_text_atomic(paths["markdown"], results_markdown(results))
     return paths
 
 
