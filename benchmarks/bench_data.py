@@ -48,23 +48,6 @@ def source_frames(count: int) -> np.ndarray:
     return np.concatenate([frames, frames[::-1]] * (count // (2 * len(frames)) + 1))[:count]
 
 
-def write_video(path: Path, frames: np.ndarray, codec: str, options: dict | None) -> None:
-    import av
-
-    container = av.open(str(path), "w")
-    stream = container.add_stream(codec, rate=30)
-    stream.height, stream.width = frames.shape[1:3]
-    stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-    if options:
-        stream.options = options
-    for frame in frames:
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-
-
 def model_clips_per_second() -> tuple[float | None, str]:
     """Forward+backward clips/s at 224 × 384 from the newest make bench-model JSON, if any
     (its ``results`` list holds a ``train`` phase with ``forward_s``/``backward_s`` per clip)."""
@@ -92,6 +75,7 @@ def main() -> int:
     from stsanet.data.frames import probe_seek_mode
     from stsanet.data.io import write_png_atomic
     from stsanet.data.layouts import VideoRecord
+    from stsanet.data.video_writer import write_video
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -108,7 +92,7 @@ def main() -> int:
             "H.264 AVI (B-frames)": (tmp / "v_h264.avi", "libx264", {"g": "60", "bf": "3"}),
         }
         for path, codec, options in sources.values():
-            write_video(path, frames, codec, options)
+            write_video(path, frames, codec, fps=30, options=options)
         png_dir = tmp / "images"
         for i, frame in enumerate(frames[:120]):
             write_png_atomic(png_dir / f"{i + 1:04d}.png", frame)

@@ -8,6 +8,7 @@ import av
 import numpy as np
 
 from stsanet.data.io import write_png_atomic
+from stsanet.data.video_writer import write_video  # noqa: F401 (re-exported for the tests)
 
 
 def distinct_frames(count: int, height: int = 48, width: int = 80, seed: int = 0) -> np.ndarray:
@@ -20,24 +21,6 @@ def distinct_frames(count: int, height: int = 48, width: int = 80, seed: int = 0
         cy, cx = (i * 3) % height, (i * 5) % width
         frames[i, max(0, cy - 6): cy + 6, max(0, cx - 6): cx + 6, 2] = 255
     return frames
-
-
-def write_video(path: Path, frames: np.ndarray, codec: str = "mjpeg", options=None, rate=25):
-    """Encode RGB frames with PyAV (libx264/mpeg4 with B-frames make AVIs decord seeks wrongly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    container = av.open(str(path), "w")
-    stream = container.add_stream(codec, rate=rate)
-    stream.height, stream.width = frames.shape[1:3]
-    stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-    if options:
-        stream.options = dict(options)
-    for frame in frames:
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return path
 
 
 def decode_sequential_pyav(path: Path) -> np.ndarray:

@@ -23,7 +23,7 @@ def dhf1k_root(tmp_path):
     root = tmp_path / "DHF1K"
     for number, frames in ((1, 40), (2, 20), (3, 36)):
         write_video(root / "video" / f"{number:03d}.AVI", distinct_frames(frames, H, W, seed=number),
-                    "libx264", {"bf": "2", "g": "12"})  # seeks wrongly in decord: exact path used
+                    "libx264", options={"bf": "2", "g": "12"})  # seeks wrongly in decord: exact path used
         write_annotations(root / "annotation" / f"{number:04d}", frames, H, W)
     return root
 

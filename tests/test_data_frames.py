@@ -28,7 +28,7 @@ def _random_access_is_wrong(path, reference):
     ],
 )
 def test_inexact_avi_reads_equal_sequential_decode(tmp_path, name, codec, options):
-    path = write_video(tmp_path / name, distinct_frames(120), codec, options)
+    path = write_video(tmp_path / name, distinct_frames(120), codec, options=options)
     reference = decode_sequential_pyav(path)
     assert len(reference) == 120
     # The file really is one decord's random access gets wrong ...
@@ -49,7 +49,7 @@ def test_inexact_avi_reads_equal_sequential_decode(tmp_path, name, codec, option
     [("mjpeg.avi", "mjpeg", None), ("h264.mp4", "libx264", {"g": "24"}), ("mpeg4_intra_p.avi", "mpeg4", {"g": "24"})],
 )
 def test_exact_containers_use_random_access(tmp_path, name, codec, options):
-    path = write_video(tmp_path / name, distinct_frames(120), codec, options)
+    path = write_video(tmp_path / name, distinct_frames(120), codec, options=options)
     reference = decode_sequential_pyav(path)
     assert probe_seek_mode(path) == "random"
     source = open_frame_source(path)
@@ -57,7 +57,7 @@ def test_exact_containers_use_random_access(tmp_path, name, codec, options):
 
 
 def test_forced_sequential_mode_matches(tmp_path):
-    path = write_video(tmp_path / "v.avi", distinct_frames(60), "libx264", {"bf": "2"})
+    path = write_video(tmp_path / "v.avi", distinct_frames(60), "libx264", options={"bf": "2"})
     reference = decode_sequential_pyav(path)
     source = VideoFileSource(path, seek_mode="sequential")
     for indices in ([10, 11, 12], [5], [59, 0, 30], [30, 31]):

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stsanet.atomic import atomic_path, write_text_atomic
+from stsanet.atomic import write_text_atomic
 from stsanet.data.datamodule import SaliencyDataModule
 from stsanet.data.io import write_png_atomic
+from stsanet.data.video_writer import write_video
 
 DHF1K_FWHM_PX, DHF1K_WIDTH = 30.0, 640
 
@@ -163,25 +164,6 @@ def render(scene: Scene, size: SyntheticSize, seed: int, video: int) -> np.ndarr
     return frames
 
 
-def _write_mjpeg_avi(path: Path, frames: np.ndarray, fps: int) -> None:
-    import av
-
-    with atomic_path(path, suffix=".avi.tmp") as temporary:
-        container = av.open(str(temporary), "w", format="avi")
-        stream = container.add_stream("mjpeg", rate=fps)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuvj420p"
-        # Fixed quantiser 2 (ffmpeg's -q:v 2, near lossless) keeps the discs crisp.
-        stream.codec_context.qscale = True
-        stream.codec_context.global_quality = 2 * 118  # 2 × FF_QP2LAMBDA
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-        container.close()
-
-
 def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: int = 0,
              overwrite: bool = False) -> Path:
     """Write the dataset under ``root``; returns ``root``. An existing dataset with the same
@@ -208,8 +190,9 @@ def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: in
     sigma = gaussian_sigma(spec.width)
     for video in range(1, spec.videos + 1):
         scene = simulate(spec, seed, video)
-        _write_mjpeg_avi(root / "video" / f"{video:03d}.AVI", render(scene, spec, seed, video),
-                         spec.fps)
+        # MJPEG at a fixed quantiser of 2 (near lossless) keeps the discs crisp and seeks exactly
+        write_video(root / "video" / f"{video:03d}.AVI", render(scene, spec, seed, video),
+                    "mjpeg", spec.fps, fixed_quantiser=2)
         annotation = root / "annotation" / f"{video:04d}"
         for t, points in enumerate(scene.fixations):
             saliency = blurred_map(points, spec.height, spec.width, sigma)
