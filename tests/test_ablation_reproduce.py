@@ -46,7 +46,7 @@ def test_cpu_sweep_is_one_multirun_over_the_unfinished_rows(tmp_path):
     assert "+ablation=unet,ours" in overrides and "experiment=demo" in overrides
     assert f"hydra.sweep.dir={tmp_path}" in overrides
     assert "hydra.sweep.subdir=${ablation.row}" in overrides
-    assert "test=true" in overrides and "++trainer.max_steps=20" in overrides
+    assert "test=true" in overrides and "++trainer.max_steps=40" in overrides
     steps = sweep_overrides(reproduce.parse_args(["--table", "3", "--steps", "50"]), ["ours"],
                             tmp_path)
     assert "++trainer.max_steps=50" in steps
