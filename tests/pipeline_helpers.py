@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
+
+from stsanet.data.video_writer import write_video as encode_video
 
 
 def write_video(path: Path, num_frames: int, height: int = 48, width: int = 64,
@@ -21,15 +22,7 @@ def write_video(path: Path, num_frames: int, height: int = 48, width: int = 64,
         frames[t, :, :] = (20, 30, 40)
         x = (4 + 3 * t) % (width - 12)
         frames[t, 10:22, x:x + 12] = (250, 240, 230)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.bit_rate = 4_000_000
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    encode_video(path, frames, "mpeg4", fps, options={"b": "4000000"})
     return frames
 
 
