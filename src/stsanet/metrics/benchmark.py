@@ -175,11 +175,10 @@ def auc_judd(saliency_map, fixation_map, jitter: bool = True, seed=0) -> float:
         return float("nan")
     if jitter:
         pred = pred + as_generator(seed).random(pred.shape) / 10000000.0
-    pred = _min_max(pred)
-    if np.isnan(pred).all():
+    scores = _normalised_scores(pred, positive)
+    if scores is None:
         return float("nan")
-    values = pred.ravel()
-    at_fixations = values[positive.ravel()]
+    values, at_fixations = scores
     n_fix = at_fixations.size
     n_pix = values.size
     thresholds = np.sort(at_fixations)[::-1]
@@ -190,6 +189,16 @@ def auc_judd(saliency_map, fixation_map, jitter: bool = True, seed=0) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         fp = np.concatenate(([0.0], (above - rank) / (n_pix - n_fix), [1.0]))
     return trapz(fp, tp)
+
+
+def _normalised_scores(pred: np.ndarray, positive: np.ndarray):
+    """Min-max normalised map (flattened) and its values at fixated pixels, as the AUC_*.m files
+    prepare them; None when the map is constant (all NaN after normalisation: MATLAB's NaN)."""
+    pred = _min_max(pred)
+    if np.isnan(pred).all():
+        return None
+    values = pred.ravel()
+    return values, values[positive.ravel()]
 
 
 def _grid_auc(positives: np.ndarray, negatives: np.ndarray, n_neg_norm: int, step: float) -> float:
@@ -222,11 +231,10 @@ def auc_shuffled(
     positive = fixations > 0
     if not positive.any():
         return float("nan")
-    pred = _min_max(pred)
-    if np.isnan(pred).all():
+    scores = _normalised_scores(pred, positive)
+    if scores is None:
         return float("nan")
-    values = pred.ravel()
-    at_fixations = values[positive.ravel()]
+    values, at_fixations = scores
     pool = np.flatnonzero(other.ravel() > 0)
     n_other = min(at_fixations.size, pool.size)
     if n_other == 0:
@@ -248,11 +256,10 @@ def auc_borji(saliency_map, fixation_map, n_splits: int = 100, step: float = 0.1
     positive = fixations > 0
     if positive.sum() <= 1:
         return float("nan")
-    pred = _min_max(pred)
-    if np.isnan(pred).all():
+    scores = _normalised_scores(pred, positive)
+    if scores is None:
         return float("nan")
-    values = pred.ravel()
-    at_fixations = values[positive.ravel()]
+    values, at_fixations = scores
     rng = as_generator(seed)
     draws = rng.integers(0, values.size, size=(n_splits, at_fixations.size))
     aucs = np.array(
