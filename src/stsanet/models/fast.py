@@ -8,17 +8,21 @@ changes only how the same arithmetic is scheduled:
   channel axis and each embedding stage is one grouped conv (q and k of a slot read the same
   input, so their 1x1x1 convs become one conv and their 1x3x3 convs one grouped conv); exact in
   math, only the float summation order of the convs may differ;
-* all attention calls of a layer are one batched `scaled_dot_product_attention` with scale 1.0
-  (the official attention is unscaled); the pairing (queries of slot b against keys/values of
-  slot a and vice versa) is a permutation of the query slots;
+* all attention calls of a layer are two batched matmuls around one softmax (unscaled, as the
+  official attention); the pairing (queries of slot b against keys/values of slot a and vice
+  versa) is a permutation of the query slots;
 * in inference everything after the pool-sensitive region (`pool_sensitive_modules`) runs
   channels-last 3D: convs always through oneDNN (`OneDNNConv3d`), eval BatchNorms folded into
   the backbone convs, max-pools and trilinear upsampling in their (much faster) channels-last
   kernels;
-* every max-pool, also in training and in the pool-sensitive region, runs in the channels-last
-  kernel (exact; the channels-first CPU max-pool alone was a fifth of a paper-size forward).
-Under autograd (training) the model otherwise computes exactly the reference formulation: the
-channels-last convs/BatchNorms and the batched STSA cost more in backward than they saved.
+* every max-pool, also in training and in the pool-sensitive region, is exact: the
+  backbone's 1x3x3 stride-2 pools as maxima of strided views in inference, the others in the
+  channels-last kernel (the channels-first CPU max-pool alone was a fifth of a paper-size
+  forward);
+* the decoder runs channels-last also in training (convs and upsampling faster forward and
+  backward).
+Under autograd the model otherwise computes the reference formulation: channels-last backbone
+convs/BatchNorms and the batched STSA cost more in backward than they saved.
 
 The module tree and state_dict are untouched, so weights load into either formulation.
 """
@@ -35,19 +39,72 @@ from torch.nn.modules.utils import _triple
 CHANNELS_LAST = torch.channels_last_3d
 
 
+def _version_key(tensors) -> tuple:
+    return tuple((t.data_ptr(), t._version) for t in tensors)
+
+
+def _cached(owner: nn.Module, slot: str, key: tuple, build):
+    """`build()` once per `key` (parameter storage and version counters, input shape), kept on
+    `owner` in place of the previous entry for `slot`: one derived copy per weight at a time."""
+    cache = owner.__dict__.setdefault("_fast_weights", {})
+    hit = cache.get(slot)
+    if hit is None or hit[0] != key:
+        hit = cache[slot] = (key, build())
+    return hit[1]
+
+
+def _onednn_pointwise_available() -> bool:
+    try:
+        return (torch.backends.mkldnn.is_available()
+                and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+                and hasattr(torch.ops.mkldnn, "_reorder_convolution_weight"))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+PREPACKED = _onednn_pointwise_available()
+
+
+def onednn_conv(x: torch.Tensor, owner: nn.Module, slot: str, sources, make, padding, stride=1,
+                dilation=1, groups: int = 1, relu: bool = False) -> torch.Tensor:
+    """fp32 inference conv3d (then ReLU) of `x` in channels-last through oneDNN.
+
+    `make()` gives the (weight, bias) to use, derived from the `sources` parameters (a layer's
+    own, folded with its BatchNorm, or stacked over STSA slots). The weight is kept prepacked in
+    oneDNN's own layout for this input shape: unpacked, oneDNN reorders every weight on every
+    call, which for the large STSA embeddings cost more than the conv. The ReLU is a oneDNN
+    post-op. Same arithmetic as `torch.mkldnn_convolution` (tested bit for bit).
+    """
+    x = x.contiguous(memory_format=CHANNELS_LAST)
+    padding, stride, dilation = (list(_triple(a)) for a in (padding, stride, dilation))
+    if PREPACKED:
+        def build():
+            weight, bias = make()
+            weight = weight.detach().contiguous(memory_format=CHANNELS_LAST)
+            packed = torch.ops.mkldnn._reorder_convolution_weight(
+                weight, padding, stride, dilation, groups, list(x.shape))
+            return packed, None if bias is None else bias.detach()
+
+        weight, bias = _cached(owner, slot, (_version_key(sources), tuple(x.shape)), build)
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, weight, bias, padding, stride, dilation, groups, "relu" if relu else "none", [], "")
+
+    def build_dense():
+        weight, bias = make()
+        return (weight.detach().contiguous(memory_format=CHANNELS_LAST),
+                None if bias is None else bias.detach())
+
+    weight, bias = _cached(owner, slot, (_version_key(sources), None), build_dense)
+    out = torch.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
+    return F.relu_(out) if relu else out
+
+
 def stacked_embedding_weights(layer: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Weights/biases of one STSA layer's embeddings as grouped convs over the stacked slots.
 
     Group order: qk1 = [q_0, k_0, q_1, k_1, ...] (1x1x1), qk2 = same order (1x3x3, one group per
-    q or k), v1 / v2 = [v_0, v_1, ...]. For inference only (detached); cached while no parameter
-    changed (storage and version counter).
+    q or k), v1 / v2 = [v_0, v_1, ...]. Not cached: see `fast_attend`.
     """
-    params = [p for e in layer.embed for p in e.parameters()]
-    key = tuple((p.data_ptr(), p._version) for p in params)
-    cache = getattr(layer, "_stacked_cache", None)
-    if cache is not None and cache[0] == key:
-        return cache[1]
-
     def cat(pick):
         return (torch.cat([pick(e).weight for e in layer.embed]),
                 torch.cat([pick(e).bias for e in layer.embed]))
@@ -57,46 +114,58 @@ def stacked_embedding_weights(layer: nn.Module) -> dict[str, tuple[torch.Tensor,
         return (torch.cat([t for q, k in pairs for t in (q.weight, k.weight)]),
                 torch.cat([t for q, k in pairs for t in (q.bias, k.bias)]))
 
-    weights = {"qk1": cat_qk(0), "qk2": cat_qk(2), "v1": cat(lambda e: e.v[0]),
-               "v2": cat(lambda e: e.v[2])}
-    # channels-last like the stacked input: oneDNN would otherwise reorder them on every call
-    weights = {k: (w.detach().contiguous(memory_format=CHANNELS_LAST), b.detach())
-               for k, (w, b) in weights.items()}
-    layer._stacked_cache = (key, weights)
-    return weights
+    return {"qk1": cat_qk(0), "qk2": cat_qk(2), "v1": cat(lambda e: e.v[0]),
+            "v2": cat(lambda e: e.v[2])}
+
+
+def _stacked_embedding_conv(layer, params, slots, x, name, padding, groups):
+    """One embedding stage (conv + ReLU) of all slots as one grouped conv."""
+    def make():
+        return stacked_embedding_weights(layer)[name]
+
+    if _inference_cpu_fp32(x):
+        return onednn_conv(x, layer, name, params, make, padding, groups=groups, relu=True)
+    # reduced precision (autocast): aten's conv on cached channels-last weights
+    weight, bias = _cached(layer, name, (_version_key(params), "dense"),
+                           lambda: tuple(t.detach().contiguous(memory_format=CHANNELS_LAST)
+                                         if t.dim() == 5 else t.detach() for t in make()))
+    return F.relu_(F.conv3d(x, weight, bias, padding=padding, groups=groups))
 
 
 def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """`STSALayer.attend` of SPEC 3.4 with the slots embedded and attended in one go each."""
+    """`STSALayer.attend` of SPEC 3.4 with the slots embedded and attended in one go each.
+
+    Inference only (no autograd): the stacked weights are detached copies, and under autograd
+    they would be a second copy of every embedding weight (and of its gradient).
+    """
     slots = 2 * layer.pairs
     b, c, t, h, w = x.shape
     ts, n = t // slots, (t // slots) * h * w
-    training = torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters())
-    if training:
-        # stacked weights would be a second copy of every embedding weight (and of its
-        # gradient) held through backward: per-slot convs keep the peak memory of the reference
-        parts = [(e.q(s), e.k(s), e.v(s)) for e, s in zip(layer.embed, x.chunk(slots, dim=2))]
-        query = torch.stack([q.reshape(b, -1, n) for q, _, _ in parts], dim=1)
-        key = torch.stack([k.reshape(b, -1, n) for _, k, _ in parts], dim=1)
-        v = torch.stack([v.reshape(b, c, n) for _, _, v in parts], dim=1)
-    else:
-        # B x C x (S*Ts) x H x W -> B x (S*C) x Ts x H x W: slot s owns channel group s
-        stacked = (x.reshape(b, c, slots, ts, h, w).transpose(1, 2)
-                   .reshape(b, slots * c, ts, h, w).contiguous(memory_format=CHANNELS_LAST))
-        wts = stacked_embedding_weights(layer)
-        d = wts["qk1"][0].shape[0] // (2 * slots)
-        qk = F.relu_(F.conv3d(stacked, *wts["qk1"], groups=slots))
-        qk = F.relu_(F.conv3d(qk, *wts["qk2"], padding=(0, 1, 1), groups=2 * slots))
-        v = F.relu_(F.conv3d(stacked, *wts["v1"], padding=(0, 1, 0), groups=slots))
-        v = F.relu_(F.conv3d(v, *wts["v2"], padding=(0, 0, 1), groups=slots))
-        qk = qk.reshape(b, slots, 2, d, n)
-        query, key = qk[:, :, 0], qk[:, :, 1]  # B x S x d x N
+    # B x C x (S*Ts) x H x W -> B x (S*C) x Ts x H x W: slot s owns channel group s
+    stacked = (x.reshape(b, c, slots, ts, h, w).transpose(1, 2)
+               .reshape(b, slots * c, ts, h, w).contiguous(memory_format=CHANNELS_LAST))
+    params = [p for e in layer.embed for p in e.parameters()]
+    embed = partial(_stacked_embedding_conv, layer, params, slots)
+    qk = embed(stacked, "qk1", 0, slots)
+    qk = embed(qk, "qk2", (0, 1, 1), 2 * slots)
+    v = embed(stacked, "v1", (0, 1, 0), slots)
+    v = embed(v, "v2", (0, 0, 1), slots)
+    d = qk.shape[1] // (2 * slots)
+    qk = qk.reshape(b, slots, 2, d, n)
+    query, key = qk[:, :, 0], qk[:, :, 1]  # B x S x d x N
     # the output replacing slot a takes the queries of its partner b (pairs (0,1), (2,3))
     partner = [s ^ 1 for s in range(slots)]
     query = query[:, partner]
     value = v.reshape(b, slots, c, n)
-    out = F.scaled_dot_product_attention(query.transpose(-1, -2), key.transpose(-1, -2),
-                                         value.transpose(-1, -2), scale=1.0)  # B x S x N x C
+    # unscaled softmax(q^T k) v as two batched matmuls: scaled_dot_product_attention takes its
+    # math path here (q/k and v widths differ), whose masked-row checks cost a tenth of a layer.
+    # Under autocast the attention stays fp32: the logits are unscaled dot products, and a bf16
+    # rounding of them (0.4 %) moves the softmax visibly.
+    with torch.autocast("cpu", enabled=False):
+        query, key, value = query.float(), key.float(), value.float()
+        weights = torch.matmul(query.transpose(-1, -2), key)  # B x S x N x N
+        weights = torch.softmax(weights, dim=-1, out=weights)
+        out = torch.matmul(weights, value.transpose(-1, -2))  # B x S x N x C
     # B x S x N x C -> B x C x (S*Ts) x H x W (slot-major time axis, as the concat of slots)
     return out.permute(0, 3, 1, 2).reshape(b, c, t, h, w)
 
@@ -107,7 +176,10 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
     aten's max-pool saves its input for backward; here that input is a channels-last copy made
     for the pool alone, which would add a whole copy of every pooled feature to the training
     peak memory. The backward kernel reads only the input's shape and layout, so an
-    uninitialised tensor of that shape stands in for it: same kernel, same gradient.
+    uninitialised tensor of that shape stands in for it: same kernel, same gradient. The indices
+    (flat positions in T x H x W) mean the same in either layout, so a channels-first input gets
+    its gradient from the channels-first backward kernel, the reference's own, instead of a
+    channels-last gradient copied back at the size of the input.
     """
 
     @staticmethod
@@ -115,9 +187,12 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
         out, indices = torch.ops.aten.max_pool3d_with_indices(
             x.contiguous(memory_format=CHANNELS_LAST), kernel, stride, padding, dilation,
             ceil_mode)
+        layout = (CHANNELS_LAST if x.is_contiguous(memory_format=CHANNELS_LAST)
+                  else torch.contiguous_format)
+        out, indices = out.contiguous(memory_format=layout), indices.contiguous(memory_format=layout)
         ctx.save_for_backward(indices)
         ctx.args = (kernel, stride, padding, dilation, ceil_mode)
-        ctx.shape, ctx.channels_first = x.shape, not x.is_contiguous(memory_format=CHANNELS_LAST)
+        ctx.shape, ctx.layout = x.shape, layout
         ctx.mark_non_differentiable(indices)
         return out, indices
 
@@ -125,10 +200,26 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
     def backward(ctx, grad_out, _grad_indices):
         (indices,) = ctx.saved_tensors
         like = torch.empty(ctx.shape, dtype=grad_out.dtype, device=grad_out.device,
-                           memory_format=CHANNELS_LAST)
+                           memory_format=ctx.layout)
         grad = torch.ops.aten.max_pool3d_with_indices_backward(
-            grad_out.contiguous(memory_format=CHANNELS_LAST), like, *ctx.args, indices)
-        return (grad.contiguous() if ctx.channels_first else grad), None, None, None, None, None
+            grad_out.contiguous(memory_format=ctx.layout), like, *ctx.args, indices)
+        return grad, None, None, None, None, None
+
+
+def _max_pool_1x3x3_stride2(x: torch.Tensor) -> torch.Tensor:
+    """The backbone's spatial max-pool (1x3x3, stride 1x2x2, padding 0x1x1) of a channels-first
+    tensor with even H and W, as maxima of strided views: W then H, each output taking inputs
+    2j - 1, 2j, 2j + 1 (the first has no 2j - 1, where the reference pads with -inf). Maxima
+    are exact, so the values equal the pool's; several times faster than its channels-first
+    kernel and without the channels-last copy of the input.
+    """
+    w = x.shape[-1]
+    cols = torch.maximum(x[..., 0::2], x[..., 1::2])
+    cols[..., 1:] = torch.maximum(cols[..., 1:], x[..., 1:w - 2:2])
+    h = cols.shape[-2]
+    out = torch.maximum(cols[..., 0::2, :], cols[..., 1::2, :])
+    out[..., 1:, :] = torch.maximum(out[..., 1:, :], cols[..., 1:h - 2:2, :])
+    return out
 
 
 class ChannelsLastMaxPool3d(nn.MaxPool3d):
@@ -141,17 +232,25 @@ class ChannelsLastMaxPool3d(nn.MaxPool3d):
 
     to_channels_last = False
 
+    def _is_spatial_stride2(self, x: torch.Tensor) -> bool:
+        return (not self.return_indices and not self.ceil_mode and x.dim() == 5
+                and x.is_contiguous() and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0
+                and (_triple(self.kernel_size), _triple(self.stride), _triple(self.padding),
+                     _triple(self.dilation)) == ((1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1)))
+
     def forward(self, x: torch.Tensor):
-        # under autograd the channels-last region is off (see `enable_fast_path`)
-        keep = ((self.to_channels_last and not torch.is_grad_enabled())
-                or x.is_contiguous(memory_format=CHANNELS_LAST) or not x.is_contiguous())
         if torch.is_grad_enabled() and x.requires_grad and x.dim() == 5:
             out = _ChannelsLastMaxPool.apply(
                 x, _triple(self.kernel_size), _triple(self.stride or self.kernel_size),
                 _triple(self.padding), _triple(self.dilation), self.ceil_mode)
-            out = out if self.return_indices else out[0]
-        else:
-            out = super().forward(x.contiguous(memory_format=CHANNELS_LAST))
+            return out if self.return_indices else out[0]
+        # under autograd the channels-last region is off (see `enable_fast_path`)
+        keep = ((self.to_channels_last and not torch.is_grad_enabled())
+                or x.is_contiguous(memory_format=CHANNELS_LAST) or not x.is_contiguous())
+        if self._is_spatial_stride2(x):
+            out = _max_pool_1x3x3_stride2(x)
+            return out.contiguous(memory_format=CHANNELS_LAST) if keep else out
+        out = super().forward(x.contiguous(memory_format=CHANNELS_LAST))
         if keep:
             return out
         if isinstance(out, tuple):
@@ -165,27 +264,16 @@ class OneDNNConv3d(nn.Conv3d):
     PyTorch sends a conv with a small B*C*T*H (one time slot, few channels, the 1-channel
     readout) to its im2col `slow_conv3d`, which is several times slower here and hands back a
     channels-first tensor, so every following op of the channels-last region pays a layout
-    copy. The channels-last weight is a cached copy (rebuilt when the parameter changes), so the
-    parameters keep their layout and training runs exactly the reference's convs. Same
-    arithmetic up to the summation order.
+    copy. The oneDNN weight is a cached, prepacked copy (`onednn_conv`), so the parameters keep
+    their layout and training runs exactly the reference's convs. Same arithmetic up to the
+    summation order.
     """
 
-    def channels_last_weight(self) -> torch.Tensor:
-        w = self.weight
-        key = (w.data_ptr(), w._version)
-        cache = getattr(self, "_channels_last_cache", None)
-        if cache is None or cache[0] != key:
-            cache = (key, w.detach().contiguous(memory_format=CHANNELS_LAST))
-            self._channels_last_cache = cache
-        return cache[1]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
-                and self.weight.dtype == torch.float32 and self.padding_mode == "zeros"
-                and not isinstance(self.padding, str) and not torch.is_autocast_enabled("cpu")):
-            return torch.mkldnn_convolution(x.contiguous(memory_format=CHANNELS_LAST),
-                                            self.channels_last_weight(), self.bias, self.padding,
-                                            self.stride, self.dilation, self.groups)
+        if (_inference_cpu_fp32(x) and self.weight.dtype == torch.float32
+                and self.padding_mode == "zeros" and not isinstance(self.padding, str)):
+            return onednn_conv(x, self, "weight", (self.weight,), lambda: (self.weight, self.bias),
+                               self.padding, self.stride, self.dilation, self.groups)
         return super().forward(x)
 
 
@@ -194,24 +282,20 @@ def _inference_cpu_fp32(x: torch.Tensor) -> bool:
             and not torch.is_autocast_enabled("cpu"))
 
 
-def _folded_conv_bn(x: torch.Tensor, conv: nn.Conv3d, bn: nn.BatchNorm3d) -> torch.Tensor:
-    """conv then eval-mode BatchNorm as one conv: w * g / sqrt(var + eps), b - mean * that.
+def _folded_conv_bn_relu(x: torch.Tensor, conv: nn.Conv3d, bn: nn.BatchNorm3d) -> torch.Tensor:
+    """conv, eval-mode BatchNorm, ReLU as one conv: w * g / sqrt(var + eps), b - mean * that.
 
-    Exact in math (float rounding only). The folded weights are cached until a parameter or
+    Exact in math (float rounding only). The folded weights are rebuilt only when a parameter or
     running statistic changes.
     """
-    tensors = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
-    key = tuple((t.data_ptr(), t._version) for t in tensors)
-    cache = getattr(conv, "_folded_cache", None)
-    if cache is None or cache[0] != key:
+    def fold():
         scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
         weight = conv.weight.detach() * scale.view(-1, 1, 1, 1, 1)
-        bias = bn.bias.detach() - bn.running_mean * scale
-        cache = (key, (weight.contiguous(memory_format=CHANNELS_LAST), bias))
-        conv._folded_cache = cache
-    weight, bias = cache[1]
-    return torch.mkldnn_convolution(x.contiguous(memory_format=CHANNELS_LAST), weight, bias,
-                                    conv.padding, conv.stride, conv.dilation, conv.groups)
+        return weight, bn.bias.detach() - bn.running_mean * scale
+
+    sources = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+    return onednn_conv(x, conv, "folded", sources, fold, conv.padding, conv.stride,
+                       conv.dilation, conv.groups, relu=True)
 
 
 def _can_fold(x: torch.Tensor, bn: nn.BatchNorm3d) -> bool:
@@ -222,19 +306,54 @@ def folded_basic_conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """`BasicConv3d.forward` in inference with the BatchNorm folded into the conv."""
     if not _can_fold(x, module.bn):
         return type(module).forward(module, x)
-    return F.relu_(_folded_conv_bn(x, module.conv, module.bn))
+    return _folded_conv_bn_relu(x, module.conv, module.bn)
 
 
 def folded_sep_conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """`SepConv3d.forward` in inference with both BatchNorms folded into their convs."""
     if not _can_fold(x, module.bn_s):
         return type(module).forward(module, x)
-    x = F.relu_(_folded_conv_bn(x, module.conv_s, module.bn_s))
-    return F.relu_(_folded_conv_bn(x, module.conv_t, module.bn_t))
+    x = _folded_conv_bn_relu(x, module.conv_s, module.bn_s)
+    return _folded_conv_bn_relu(x, module.conv_t, module.bn_t)
+
+
+def _bn_relu_(x: torch.Tensor, bn: nn.BatchNorm3d) -> torch.Tensor:
+    """Eval BatchNorm then ReLU, in place: aten's own BatchNorm kernel writing over its input,
+    so the bits are the reference's; only the new output tensor (and its page faults) is saved.
+    """
+    torch.ops.aten.native_batch_norm.out(x, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                                         False, 0.0, bn.eps, out=x, save_mean=x.new_empty(0),
+                                         save_invstd=x.new_empty(0))
+    return x.relu_()
+
+
+def _can_run_in_place(x: torch.Tensor, bn: nn.BatchNorm3d) -> bool:
+    return (not torch.is_grad_enabled() and x.device.type == "cpu" and not bn.training
+            and bn.track_running_stats)
+
+
+def in_place_basic_conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`BasicConv3d.forward` in inference, bit for bit, with BatchNorm and ReLU in place."""
+    if not _can_run_in_place(x, module.bn):
+        return type(module).forward(module, x)
+    return _bn_relu_(module.conv(x), module.bn)
+
+
+def in_place_sep_conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`SepConv3d.forward` in inference, bit for bit, with BatchNorms and ReLUs in place."""
+    if not _can_run_in_place(x, module.bn_s):
+        return type(module).forward(module, x)
+    x = _bn_relu_(module.conv_s(x), module.bn_s)
+    return _bn_relu_(module.conv_t(x), module.bn_t)
 
 
 def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
     return (args[0].contiguous(memory_format=CHANNELS_LAST), *args[1:])
+
+
+def _channels_last_branches(module: nn.Module, args: tuple) -> tuple:
+    branches = [b.contiguous(memory_format=CHANNELS_LAST) for b in args[0]]
+    return (branches, *args[1:])
 
 
 LAYOUTS = ("exact", "channels_last")
@@ -269,14 +388,16 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
 
     layout "exact": the pool-sensitive part (`pool_sensitive_modules`: for the official model
     the backbone's first block, branch 0's compression, STSA layer I and mid conv) is computed
-    bit for bit as in the reference: channels-first convs, reference STSA formulation, only its
-    max-pools run channels-last (exact). Everything after it runs channels-last 3D with batched
+    bit for bit as in the reference: channels-first convs, reference STSA formulation, its
+    BatchNorms and ReLUs in place (same kernels), its max-pools exact. Everything after it runs channels-last 3D with batched
     STSA layers: oneDNN convolutions, max-pools and trilinear upsampling are several times
     faster there. Outputs match the reference to float rounding (<= 1e-5).
     Under autograd (training) the model runs the reference formulation but for its max-pools
-    (channels-last kernel, bit-identical values, indices and gradients): measured at the paper
-    size, channels-last convs/BatchNorms and the batched STSA cost more in backward (layout
-    copies) than they save, and the per-slot formulation keeps the reference's peak memory.
+    (channels-last kernel, bit-identical values, indices and gradients) and the decoder, which
+    runs channels-last (its convs and upsampling are faster there, forward and backward, at
+    float rounding): measured at the paper size, channels-last backbone convs/BatchNorms and
+    the batched STSA cost more in backward than they saved, and the per-slot formulation keeps
+    the reference's peak memory.
     layout "channels_last": everything runs channels-last 3D and every STSA layer is batched:
     the fastest, meant for reduced precision (bf16 autocast) where the reference's last bits
     are not the target anyway.
@@ -302,15 +423,22 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
     if not exact_ids and not getattr(model.backbone, "_channels_last_input", False):
         model.backbone.register_forward_pre_hook(_channels_last_input)
         model.backbone._channels_last_input = True
+    # the decoder runs channels-last in training too: its convs, upsampling and max-pools are
+    # faster there forward and backward, and all it reads are the four STSA outputs
+    if not getattr(model.decoder, "_channels_last_input", False):
+        model.decoder.register_forward_pre_hook(_channels_last_branches)
+        model.decoder._channels_last_input = True
     from .backbone import BasicConv3d, SepConv3d
 
     folded = {BasicConv3d: folded_basic_conv, SepConv3d: folded_sep_conv}
+    in_place = {BasicConv3d: in_place_basic_conv, SepConv3d: in_place_sep_conv}
     for module in model.modules():
+        # instance attributes: `type(module).forward` stays the reference
         if id(module) in exact_ids:
-            continue
-        if type(module) is nn.Conv3d:
+            if type(module) in in_place:
+                module.forward = partial(in_place[type(module)], module)
+        elif type(module) is nn.Conv3d:
             module.__class__ = OneDNNConv3d  # same module tree, parameters and state_dict
         elif type(module) in folded:
-            # an instance attribute: `type(module).forward` stays the reference
             module.forward = partial(folded[type(module)], module)
     return model
