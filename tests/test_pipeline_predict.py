@@ -14,7 +14,7 @@ from PIL import Image
 from pipeline_helpers import MeanFrameNet, write_video
 from stsanet.data.clips import window_indices
 from stsanet.data.frames import open_frame_source
-from stsanet.predict import (PredictOptions, SlidingWindowPredictor, find_inputs, 
+from stsanet.predict import (PredictOptions, SlidingWindowPredictor, find_inputs,
                              predict_inputs, to_uint8)
 
 N_FRAMES = 40
@@ -102,3 +102,23 @@ def test_frame_folder_and_bad_video_in_a_folder(video, tmp_path):
 def test_missing_input_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         find_inputs(tmp_path / "nothing-here")
+
+
+def test_bf16_precision_runs_the_model_under_autocast_and_checks_its_option(video, tmp_path):
+    from stsanet.models import STSANet
+
+    torch.manual_seed(0)
+    net = STSANet(norm="agnostic", input_size=(32, 64)).eval()
+    frames = [0, 20]
+    maps = {}
+    for precision in ("fp32", "bf16"):
+        options = PredictOptions(batch_windows=2, overlay=False, save_float=True, progress=False,
+                                 precision=precision)
+        out = SlidingWindowPredictor(net, (32, 64), "cpu", options).predict_video(
+            video, tmp_path / precision, frames=frames)
+        maps[precision] = np.stack([np.load(out.float_map(t)) for t in frames])
+    # bf16 convs move the map a little, never much (default init gives a smooth map)
+    assert not np.array_equal(maps["bf16"], maps["fp32"])
+    np.testing.assert_allclose(maps["bf16"], maps["fp32"], atol=2e-2)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        PredictOptions(precision="fp16")

@@ -5,8 +5,7 @@ import torch
 from torch import nn
 
 from model_helpers import clip, randomize, small_model
-from stsanet.models.fast import (ChannelsLastMaxPool3d, OneDNNConv3d, enable_fast_path,
-                                 fast_attend)
+from stsanet.models.fast import ChannelsLastMaxPool3d, OneDNNConv3d, fast_attend
 from stsanet.models.stsa import STSALayer
 
 
@@ -118,11 +117,6 @@ def test_fast_model_under_autograd_runs_the_reference_formulation(pair):
     torch.testing.assert_close(b, a, rtol=0, atol=1e-6)
 
 
-def test_channels_last_layout_is_close_and_ablation_layers_stay_reference():
-    ref, fast = _pair()
-    enable_fast_path(fast, layout="channels_last")
-    x = clip(seed=8)
-    with torch.no_grad():
-        torch.testing.assert_close(fast(x), ref(x), rtol=0, atol=1e-2)
+def test_ablation_layers_stay_reference():
     variant = small_model(stsa={"variant": "no_temporal_relations"})
     assert not any(getattr(m, "fast_attention", False) for m in variant.modules())

@@ -34,6 +34,9 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpe
 DEFAULT_FPS = 25
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass
 class PredictOptions:
     clip_len: int = 32
@@ -42,6 +45,14 @@ class PredictOptions:
     overlay: bool = True
     save_float: bool = False
     progress: bool = True
+    # bf16: autocast, with the precision-critical parts kept fp32 (models/fast.py); pays off on
+    # hardware with fast bf16 (GPUs, CPUs with AMX), not on AVX-512 CPUs without it
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, "
+                             f"got {self.precision!r}")
 
 
 def _has_images(folder: Path) -> bool:
@@ -169,7 +180,9 @@ class SlidingWindowPredictor:
                 for index, frame in zip(missing, self._resize_frames(source.read(missing))):
                     cache[index] = frame
             clips = torch.stack([torch.stack([cache[i] for i in w], dim=1) for w in windows])
-            maps = self.model(clips.to(self.device)).float()
+            with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                enabled=opts.precision == "bf16"):
+                maps = self.model(clips.to(self.device)).float()
             maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear",
                                  align_corners=False)[:, 0].clamp_(0, 1).cpu().numpy()
             for t, saliency in zip(targets, maps):

@@ -50,7 +50,8 @@ def run_predict(cfg: DictConfig):
     input_size = getattr(net, "input_size", None) or tuple(cfg.model.input_size)
     options = PredictOptions(clip_len=int(cfg.clip_len), supervision=str(cfg.supervision),
                              batch_windows=int(cfg.batch_windows), overlay=bool(cfg.overlay),
-                             save_float=bool(cfg.save_float), progress=bool(cfg.progress))
+                             save_float=bool(cfg.save_float), progress=bool(cfg.progress),
+                             precision=str(cfg.get("precision", "fp32")))
     predictor = SlidingWindowPredictor(net, input_size, _device(str(cfg.device)), options)
     output = Path(cfg.output)
     outcomes = predict_inputs(predictor, find_inputs(cfg.input), output)

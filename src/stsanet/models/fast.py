@@ -146,8 +146,10 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
                .reshape(b, slots * c, ts, h, w).contiguous(memory_format=CHANNELS_LAST))
     params = [p for e in layer.embed for p in e.parameters()]
     embed = partial(_stacked_embedding_conv, layer, params, slots)
-    qk = embed(stacked, "qk1", 0, slots)
-    qk = embed(qk, "qk2", (0, 1, 1), 2 * slots)
+    # q and k in fp32 also under autocast: their products are the unscaled attention logits
+    with torch.autocast("cpu", enabled=False):
+        qk = embed(stacked.float(), "qk1", 0, slots)
+        qk = embed(qk, "qk2", (0, 1, 1), 2 * slots)
     v = embed(stacked, "v1", (0, 1, 0), slots)
     v = embed(v, "v2", (0, 0, 1), slots)
     d = qk.shape[1] // (2 * slots)
@@ -366,10 +368,6 @@ def in_place_sep_conv(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return _bn_relu_(module.conv_t(x), module.bn_t)
 
 
-def _channels_last_input(module: nn.Module, args: tuple) -> tuple:
-    return (args[0].contiguous(memory_format=CHANNELS_LAST), *args[1:])
-
-
 def _channels_last_in_training(module: nn.Module, args: tuple) -> tuple | None:
     # training mode only: channels-last convs move the bottleneck pools' inputs by rounding, so
     # an eval-mode forward under autograd (input gradients) keeps the reference's values
@@ -389,11 +387,8 @@ def _channels_last_branches(module: nn.Module, args: tuple) -> tuple:
     return (branches, *args[1:])
 
 
-LAYOUTS = ("exact", "channels_last")
-
-
 def _full_precision(forward, module: nn.Module, *args):
-    """`forward` with autocast off and fp32 inputs (the bf16 path's pool-sensitive region)."""
+    """`forward` with autocast off and fp32 inputs (see `enable_fast_path`)."""
     if not torch.is_autocast_enabled("cpu"):
         return forward(module, *args)
     with torch.autocast("cpu", enabled=False):
@@ -425,35 +420,31 @@ def pool_sensitive_modules(model: nn.Module) -> list[nn.Module]:
     return modules
 
 
-def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
+def enable_fast_path(model: nn.Module) -> nn.Module:
     """Switch a built STSANet to the fast formulation in place (state_dict unchanged).
 
-    layout "exact": the pool-sensitive part (`pool_sensitive_modules`: for the official model
+    Inference, fp32: the pool-sensitive part (`pool_sensitive_modules`: for the official model
     the backbone's first block, branch 0's compression, STSA layer I and mid conv) is computed
     bit for bit as in the reference: channels-first convs, reference STSA formulation, its
     BatchNorms and ReLUs in place (same kernels), its max-pools exact. Everything after it
     runs channels-last 3D with batched STSA layers: oneDNN convolutions with prepacked
     weights, max-pools and trilinear upsampling are several times faster there. Outputs match
     the reference to float rounding (<= 1e-5).
+    Inference under CPU bf16 autocast (the reduced-precision path): the same, but the
+    pool-sensitive region, the attention (q, k and their products) and the readout stay fp32:
+    a channels-last or bf16 rounding there ties or flips the bottleneck argmaxes (CC of the map
+    to fp32 0.983 on real frames when all of it ran bf16), the unscaled attention logits need
+    more than bf16's 8 bits, and a bf16 sigmoid output has steps of 0.004 near 0.5.
     Under autograd (training) the model computes the reference's functions with other kernels:
     exact max-pools; in training mode a channels-last backbone, and always a channels-last
     decoder; per-pair STSA attention as `query_major_attention`. Float rounding there can flip
     a near-tied bottleneck argmax, which is as valid a gradient step as the reference's (in
     eval mode under autograd the backbone stays the reference's, so input gradients see the
     reference's values).
-    layout "channels_last": the bf16 inference path (run it under CPU autocast): everything
-    runs channels-last 3D and every STSA layer is batched, but the pool-sensitive region runs
-    fp32 also under autocast, and the attention of every layer too: bf16 rounding ties and
-    flips the bottleneck argmaxes (CC of the map to fp32 0.983 on real frames, 0.99993 with
-    that region in fp32), and the unscaled attention logits need more than bf16's 8 bits.
     """
     from .stsa import STSALayer
 
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
-    exact_ids: set[int] = set()
-    if layout == "exact":
-        exact_ids = {id(m) for root in pool_sensitive_modules(model) for m in root.modules()}
+    exact_ids = {id(m) for root in pool_sensitive_modules(model) for m in root.modules()}
     for name, module in list(model.named_modules()):
         # ablation variants override `attend`; only the official layer has a fast formulation
         if type(module) is STSALayer:
@@ -465,12 +456,8 @@ def enable_fast_path(model: nn.Module, layout: str = "exact") -> nn.Module:
                                                   child.ceil_mode)
                 fast_pool.to_channels_last = id(child) not in exact_ids
                 setattr(module, child_name, fast_pool)
-    if layout == "channels_last":
-        for root in pool_sensitive_modules(model):
-            root.forward = partial(_full_precision, type(root).forward, root)
-    if not exact_ids and not getattr(model.backbone, "_channels_last_input", False):
-        model.backbone.register_forward_pre_hook(_channels_last_input)
-        model.backbone._channels_last_input = True
+    for root in [*pool_sensitive_modules(model), model.decoder.readout]:
+        root.forward = partial(_full_precision, type(root).forward, root)
     # in training mode the backbone and the temporal compressions run channels-last (forward +
     # backward of a paper-size clip: block 1 2.09 vs 2.71 s, block 2 0.65 vs 1.05 s); the
     # per-pair STSA formulation is faster channels-first, and its input is 4x smaller than a tap
