@@ -11,9 +11,9 @@
 * train: forward + KL-CC loss + backward + Adam, batch 1, each variant (`TRAIN_VARIANTS`:
   reference with a default Adam, reference with the fused Adam, fast with the fused Adam as
   `stsanet-train` runs it) in its own processes (so peak RSS is that variant's), alternating.
-* predict: `SlidingWindowPredictor` (fast model, --predict-size) over the first
-  --predict-frames frames of bikes.mp4, one window per forward vs --batch-windows windows per
-  forward, frames/s.
+* predict: `SlidingWindowPredictor` (fast model, --predict-size) over the whole of bikes.mp4
+  (or its first --predict-frames frames), one window per forward vs --batch-windows windows
+  per forward, frames/s.
 Medians over the repeats with min-max; the table is printed and written (JSON + text) to
 benchmarks/results/, and `--compare` prints the ratios of an earlier file beside this run's.
 """
@@ -180,26 +180,39 @@ def phase_train(size, repeats: int, steps: int) -> dict:
 
 
 def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
+    """Whole-video prediction (frames=0) or its first `frames` frames, one window per forward
+    vs `batch_windows` per forward, alternating. Each predictor has its own model instance with
+    the same weights: the fast path prepacks its weights per input shape, and a shared model
+    would repack them at every switch of batch size."""
+    from stsanet.data.frames import open_frame_source
     from stsanet.predict import PredictOptions, SlidingWindowPredictor
 
-    model = build(size, fast=True).eval()
     video = bikes_path()
-    predictors = {
-        "predict 1 window/forward": SlidingWindowPredictor(
-            model, size, options=PredictOptions(batch_windows=1, overlay=False, progress=False)),
-        f"predict {batch_windows} windows/forward": SlidingWindowPredictor(
-            model, size, options=PredictOptions(batch_windows=batch_windows, overlay=False,
-                                                progress=False)),
-    }
+    frames = frames or open_frame_source(video).num_frames
+    predictors = {}
+    for batch in (1, batch_windows):
+        model = build(size, fast=True).eval()
+        name = f"predict {batch} window{'s' if batch > 1 else ''}/forward"
+        predictors[name] = SlidingWindowPredictor(
+            model, size, options=PredictOptions(batch_windows=batch, overlay=False,
+                                                progress=False))
+    times = {name: [] for name in predictors}
     with tempfile.TemporaryDirectory() as tmp:
         counter = iter(range(10_000))
 
-        def runner(predictor):
+        def run(predictor, count):
             # a fresh output folder each time: the predictor skips frames already written
-            return lambda: predictor.predict_video(video, Path(tmp) / str(next(counter)),
-                                                   frames=list(range(frames)))
+            predictor.predict_video(video, Path(tmp) / str(next(counter)),
+                                    frames=list(range(count)))
 
-        times = interleaved({k: runner(p) for k, p in predictors.items()}, repeats)
+        for predictor in predictors.values():  # warm-up: oneDNN primitives, prepacked weights
+            run(predictor, batch_windows)
+        for _ in range(repeats):
+            for name, predictor in predictors.items():
+                t = time.perf_counter()
+                run(predictor, frames)
+                times[name].append(time.perf_counter() - t)
+    times = {name: summary(ts) for name, ts in times.items()}
     fps = {k: frames / v["median"] for k, v in times.items()}
     return {"times": times, "frames": frames, "frames_per_s": fps}
 
@@ -249,11 +262,14 @@ def table(result: dict, previous: dict | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, nargs=2, default=list(PAPER_SIZE))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="forward runs per variant (interleaved; medians)")
     parser.add_argument("--phases", default="forward,bf16,train,predict")
-    parser.add_argument("--predict-frames", type=int, default=8)
+    parser.add_argument("--predict-frames", type=int, default=0,
+                        help="frames of bikes.mp4 to predict (0: the whole video, 250 frames)")
+    parser.add_argument("--predict-repeats", type=int, default=2)
     parser.add_argument("--batch-windows", type=int, default=4)
-    parser.add_argument("--predict-size", type=int, nargs=2, default=[128, 224],
+    parser.add_argument("--predict-size", type=int, nargs=2, default=[64, 96],
                         help="model input size for the video phase (agnostic norm off 224x384)")
     parser.add_argument("--train-repeats", type=int, default=2,
                         help="processes per variant in the train phase")
@@ -290,7 +306,7 @@ def main() -> None:
         checkpoint()
     if "predict" in phases:
         result["predict"] = phase_predict(tuple(args.predict_size), args.predict_frames,
-                                          args.batch_windows, args.repeats)
+                                          args.batch_windows, args.predict_repeats)
         result["predict"]["size"] = list(args.predict_size)
         checkpoint()
     text = table(result, previous)

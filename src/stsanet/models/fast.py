@@ -147,7 +147,7 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     params = [p for e in layer.embed for p in e.parameters()]
     embed = partial(_stacked_embedding_conv, layer, params, slots)
     # q and k in fp32 also under autocast: their products are the unscaled attention logits
-    with torch.autocast("cpu", enabled=False):
+    with torch.autocast(x.device.type, enabled=False):
         qk = embed(stacked.float(), "qk1", 0, slots)
         qk = embed(qk, "qk2", (0, 1, 1), 2 * slots)
     v = embed(stacked, "v1", (0, 1, 0), slots)
@@ -163,7 +163,7 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     # math path here (q/k and v widths differ), whose masked-row checks cost a tenth of a layer.
     # Under autocast the attention stays fp32: the logits are unscaled dot products, and a bf16
     # rounding of them (0.4 %) moves the softmax visibly.
-    with torch.autocast("cpu", enabled=False):
+    with torch.autocast(x.device.type, enabled=False):
         query, key, value = query.float(), key.float(), value.float()
         weights = torch.matmul(query.transpose(-1, -2), key)  # B x S x N x N
         weights = torch.softmax(weights, dim=-1, out=weights)
@@ -388,12 +388,16 @@ def _channels_last_branches(module: nn.Module, args: tuple) -> tuple:
 
 
 def _full_precision(forward, module: nn.Module, *args):
-    """`forward` with autocast off and fp32 inputs (see `enable_fast_path`)."""
-    if not torch.is_autocast_enabled("cpu"):
+    """`forward` with autocast off and fp32 inputs in inference (see `enable_fast_path`); mixed
+    precision training keeps autocast everywhere."""
+    device = next((a.device.type for a in args if torch.is_tensor(a)), "cpu")
+    if torch.is_grad_enabled() or not torch.is_autocast_enabled(device):
         return forward(module, *args)
-    with torch.autocast("cpu", enabled=False):
+    with torch.autocast(device, enabled=False):
         return forward(module, *(a.float() if torch.is_tensor(a) and a.is_floating_point()
                                  else a for a in args))
+
+
 BACKBONE_STAGES = ("block1", "pool2", "block2", "pool3", "block3", "pool4", "block4")
 
 
@@ -430,7 +434,7 @@ def enable_fast_path(model: nn.Module) -> nn.Module:
     runs channels-last 3D with batched STSA layers: oneDNN convolutions with prepacked
     weights, max-pools and trilinear upsampling are several times faster there. Outputs match
     the reference to float rounding (<= 1e-5).
-    Inference under CPU bf16 autocast (the reduced-precision path): the same, but the
+    Inference under bf16 autocast (the reduced-precision path): the same, but the
     pool-sensitive region, the attention (q, k and their products) and the readout stay fp32:
     a channels-last or bf16 rounding there ties or flips the bottleneck argmaxes (CC of the map
     to fp32 0.983 on real frames when all of it ran bf16), the unscaled attention logits need
