@@ -43,6 +43,11 @@ def _version_key(tensors) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in tensors)
 
 
+def _autocast_device(x: torch.Tensor) -> str:
+    """The autocast device type of `x` (the meta device, used for shape/FLOP counts, has none)."""
+    return x.device.type if torch.amp.is_autocast_available(x.device.type) else "cpu"
+
+
 def _cached(owner: nn.Module, slot: str, key: tuple, build):
     """`build()` once per `key` (parameter storage and version counters, input shape), kept on
     `owner` in place of the previous entry for `slot`: one derived copy per weight at a time."""
@@ -66,14 +71,15 @@ PREPACKED = _onednn_pointwise_available()
 
 
 def onednn_conv(x: torch.Tensor, owner: nn.Module, slot: str, sources, make, padding, stride=1,
-                dilation=1, groups: int = 1, relu: bool = False) -> torch.Tensor:
-    """fp32 inference conv3d (then ReLU) of `x` in channels-last through oneDNN.
+                dilation=1, groups: int = 1, relu: bool = False,
+                add: torch.Tensor | None = None) -> torch.Tensor:
+    """fp32 inference conv3d (+ `add`, then ReLU) of `x` in channels-last through oneDNN.
 
     `make()` gives the (weight, bias) to use, derived from the `sources` parameters (a layer's
     own, folded with its BatchNorm, or stacked over STSA slots). The weight is kept prepacked in
     oneDNN's own layout for this input shape: unpacked, oneDNN reorders every weight on every
-    call, which for the large STSA embeddings cost more than the conv. The ReLU is a oneDNN
-    post-op. Same arithmetic as `torch.mkldnn_convolution` (tested bit for bit).
+    call, which for the large STSA embeddings cost more than the conv. The sum and the ReLU are
+    oneDNN post-ops. Same arithmetic as `torch.mkldnn_convolution` (tested bit for bit).
     """
     x = x.contiguous(memory_format=CHANNELS_LAST)
     padding, stride, dilation = (list(_triple(a)) for a in (padding, stride, dilation))
@@ -86,6 +92,10 @@ def onednn_conv(x: torch.Tensor, owner: nn.Module, slot: str, sources, make, pad
             return packed, None if bias is None else bias.detach()
 
         weight, bias = _cached(owner, slot, (_version_key(sources), tuple(x.shape)), build)
+        if add is not None:
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, add.contiguous(memory_format=CHANNELS_LAST), weight, bias, padding, stride,
+                dilation, groups, "add", 1.0, "relu" if relu else None, [], "")
         return torch.ops.mkldnn._convolution_pointwise(
             x, weight, bias, padding, stride, dilation, groups, "relu" if relu else "none", [], "")
 
@@ -96,7 +106,47 @@ def onednn_conv(x: torch.Tensor, owner: nn.Module, slot: str, sources, make, pad
 
     weight, bias = _cached(owner, slot, (_version_key(sources), None), build_dense)
     out = torch.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
+    if add is not None:
+        out += add
     return F.relu_(out) if relu else out
+
+
+def _conv(conv: nn.Conv3d, x: torch.Tensor, relu: bool = False,
+          add: torch.Tensor | None = None) -> torch.Tensor:
+    """A module's own conv through `onednn_conv`."""
+    return onednn_conv(x, conv, "weight", (conv.weight,), lambda: (conv.weight, conv.bias),
+                       conv.padding, conv.stride, conv.dilation, conv.groups, relu, add)
+
+
+def fast_stms(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`STMS.forward` in fp32 inference: the four branches summed as each branch's last conv
+    adds the running sum (oneDNN post-op), the final ReLU fused too, the inner ReLUs as well:
+    no separate add or ReLU pass over the output."""
+    if not _inference_cpu_fp32(x):
+        return type(module).forward(module, x)
+    out = _conv(module.branch0[0], x)
+    out = _conv(module.branch3[1], module.branch3[0](x), add=out)
+    out = _conv(module.branch1[2], _conv(module.branch1[0], x, relu=True), add=out)
+    return _conv(module.branch2[2], _conv(module.branch2[0], x, relu=True), add=out, relu=True)
+
+
+def fast_weighting(module: nn.Module, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+    """`AttentionalWeighting.forward` in fp32 inference, without materialising the masked
+    features: their per-time-step spatial mean is one batched product of the mask with the
+    features."""
+    if not _inference_cpu_fp32(high):
+        return type(module).forward(module, high, low)
+    both = torch.cat([high, low], dim=1).contiguous(memory_format=CHANNELS_LAST)
+    mask = module.mask(both)  # B x 1 x T x H x W
+    b, c2, t, h, w = both.shape
+    features = both.permute(0, 2, 3, 4, 1).reshape(b * t, h * w, c2)
+    pooled = torch.bmm(mask.reshape(b * t, 1, h * w), features).div_(h * w)  # (B*T) x 1 x 2C
+    pooled = pooled.reshape(b, t, c2).permute(0, 2, 1).reshape(b, c2, t, 1, 1)
+    weights = module.channel[1:](pooled)  # the channel branch after its average pool
+    w_high, w_low = weights.chunk(2, dim=1)
+    if module.fusion == "add":
+        return (high * w_high).addcmul_(low, w_low)
+    return torch.cat([high * w_high, low * w_low], dim=1)
 
 
 def stacked_embedding_weights(layer: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -147,7 +197,7 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     params = [p for e in layer.embed for p in e.parameters()]
     embed = partial(_stacked_embedding_conv, layer, params, slots)
     # q and k in fp32 also under autocast: their products are the unscaled attention logits
-    with torch.autocast(x.device.type, enabled=False):
+    with torch.autocast(_autocast_device(x), enabled=False):
         qk = embed(stacked.float(), "qk1", 0, slots)
         qk = embed(qk, "qk2", (0, 1, 1), 2 * slots)
     v = embed(stacked, "v1", (0, 1, 0), slots)
@@ -163,7 +213,7 @@ def fast_attend(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     # math path here (q/k and v widths differ), whose masked-row checks cost a tenth of a layer.
     # Under autocast the attention stays fp32: the logits are unscaled dot products, and a bf16
     # rounding of them (0.4 %) moves the softmax visibly.
-    with torch.autocast(x.device.type, enabled=False):
+    with torch.autocast(_autocast_device(x), enabled=False):
         query, key, value = query.float(), key.float(), value.float()
         weights = torch.matmul(query.transpose(-1, -2), key)  # B x S x N x N
         weights = torch.softmax(weights, dim=-1, out=weights)
@@ -390,7 +440,7 @@ def _channels_last_branches(module: nn.Module, args: tuple) -> tuple:
 def _full_precision(forward, module: nn.Module, *args):
     """`forward` with autocast off and fp32 inputs in inference (see `enable_fast_path`); mixed
     precision training keeps autocast everywhere."""
-    device = next((a.device.type for a in args if torch.is_tensor(a)), "cpu")
+    device = next((_autocast_device(a) for a in args if torch.is_tensor(a)), "cpu")
     if torch.is_grad_enabled() or not torch.is_autocast_enabled(device):
         return forward(module, *args)
     with torch.autocast(device, enabled=False):
@@ -477,7 +527,10 @@ def enable_fast_path(model: nn.Module) -> nn.Module:
         model.decoder._channels_last_input = True
     from .backbone import BasicConv3d, SepConv3d
 
-    folded = {BasicConv3d: folded_basic_conv, SepConv3d: folded_sep_conv}
+    from .amsf import STMS, AttentionalWeighting
+
+    inference_forms = {BasicConv3d: folded_basic_conv, SepConv3d: folded_sep_conv,
+                       STMS: fast_stms, AttentionalWeighting: fast_weighting}
     in_place = {BasicConv3d: in_place_basic_conv, SepConv3d: in_place_sep_conv}
     for module in model.modules():
         # instance attributes: `type(module).forward` stays the reference
@@ -486,6 +539,6 @@ def enable_fast_path(model: nn.Module) -> nn.Module:
                 module.forward = partial(in_place[type(module)], module)
         elif type(module) is nn.Conv3d:
             module.__class__ = OneDNNConv3d  # same module tree, parameters and state_dict
-        elif type(module) in folded:
-            module.forward = partial(folded[type(module)], module)
+        elif type(module) in inference_forms:
+            module.forward = partial(inference_forms[type(module)], module)
     return model
