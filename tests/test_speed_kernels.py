@@ -111,3 +111,22 @@ def test_bf16_path_keeps_the_map_of_fp32():
             out = bf16(x).float()
     assert expected.std() > 1e-3
     assert _cc(out, expected) >= 0.999
+
+
+def test_derived_weights_follow_fused_adam_and_running_statistics():
+    """Fused Adam and BatchNorm's running statistics change weights without bumping version
+    counters; a training step must still reach the next inference forward."""
+    ref = small_model(seed=1, fast=False, bn_momentum=0.5)
+    fast = small_model(seed=2, bn_momentum=0.5)
+    fast.load_state_dict(ref.state_dict())
+    x = clip(seed=3)
+    with torch.no_grad():
+        fast(x)  # builds the prepacked / folded weights
+    for model in (ref, fast):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, fused=True)
+        model.train()
+        model(x).mean().backward()
+        optimizer.step()
+        model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), ref(x), rtol=0, atol=1e-4)

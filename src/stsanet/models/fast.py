@@ -48,9 +48,27 @@ def _autocast_device(x: torch.Tensor) -> str:
     return x.device.type if torch.amp.is_autocast_available(x.device.type) else "cpu"
 
 
+# Bumped whenever weights may have changed behind the version counters: fused optimisers and
+# BatchNorm's running statistics write in place without bumping them. A forward under autograd,
+# train()/eval() and load_state_dict of a fast model bump it (see `enable_fast_path`).
+_generation = [0]
+
+
+def invalidate_derived_weights(*_args, **_kwargs) -> None:
+    """Rebuild every cached derived weight (prepacked, folded, stacked) at its next use."""
+    _generation[0] += 1
+
+
+def _bump_under_autograd(module: nn.Module, args: tuple) -> None:
+    if torch.is_grad_enabled():
+        invalidate_derived_weights()
+
+
 def _cached(owner: nn.Module, slot: str, key: tuple, build):
-    """`build()` once per `key` (parameter storage and version counters, input shape), kept on
-    `owner` in place of the previous entry for `slot`: one derived copy per weight at a time."""
+    """`build()` once per `key` (parameter storage and version counters, input shape) and
+    generation, kept on `owner` in place of the previous entry for `slot`: one derived copy
+    per weight at a time."""
+    key = (_generation[0], *key)
     cache = owner.__dict__.setdefault("_fast_weights", {})
     hit = cache.get(slot)
     if hit is None or hit[0] != key:
@@ -499,6 +517,8 @@ def enable_fast_path(model: nn.Module) -> nn.Module:
     from .stsa import STSALayer
 
     exact_ids = {id(m) for root in pool_sensitive_modules(model) for m in root.modules()}
+    model.register_forward_pre_hook(_bump_under_autograd)
+    model.register_load_state_dict_post_hook(invalidate_derived_weights)
     for name, module in list(model.named_modules()):
         # ablation variants override `attend`; only the official layer has a fast formulation
         if type(module) is STSALayer:

@@ -10,7 +10,7 @@ from torch import nn
 from .backbone import S3DBackbone
 from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
 from .decoder import TopDownDecoder
-from .fast import enable_fast_path
+from .fast import enable_fast_path, invalidate_derived_weights
 from .stsa import NORM_CHOICES, STSA_VARIANTS, STSAModule, TemporalCompression
 from .unpool import UNPOOL_CHOICES
 
@@ -152,6 +152,13 @@ class STSANet(nn.Module):
             lateral=decoder != "single_stream")
         if fast:
             enable_fast_path(self)
+
+    def train(self, mode: bool = True) -> "STSANet":
+        # the fast path's derived weights (prepacked, BatchNorm-folded) are rebuilt after any
+        # train/eval switch: fused optimisers and running statistics change weights in place
+        # without bumping their version counters
+        invalidate_derived_weights()
+        return super().train(mode)
 
     def check_input(self, clip: torch.Tensor) -> None:
         """Raise a ValueError naming the rule a clip breaks."""
