@@ -101,6 +101,9 @@ def main() -> None:
          f"hydra.run.dir={train_dir}", f"+trainer.max_time=00:00:{minutes:02d}:{seconds:02d}"])
     results = json.loads((train_dir / "results.json").read_text())
     checkpoint = Path(results["best_checkpoint"] or results["last_checkpoint"])
+    # maps of an earlier run's checkpoint: the predictor resumes by skipping frames it finds
+    for stale in (out / "eval" / "stsanet", out / "predict"):
+        shutil.rmtree(stale, ignore_errors=True)
 
     print("== 3/4 benchmark metrics on the synthetic validation videos", flush=True)
     scores = evaluate(data_root, checkpoint, out / "eval", args.frame_step)
