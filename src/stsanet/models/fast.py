@@ -355,8 +355,7 @@ class OneDNNConv3d(nn.Conv3d):
                  and self.padding_mode == "zeros" and not isinstance(self.padding, str)
                  and not torch.is_autocast_enabled("cpu"))
         if plain and not torch.is_grad_enabled():
-            return onednn_conv(x, self, "weight", (self.weight,), lambda: (self.weight, self.bias),
-                               self.padding, self.stride, self.dilation, self.groups)
+            return _conv(self, x)
         if plain and x.is_contiguous(memory_format=CHANNELS_LAST):
             # under autograd too: aten would send a small batch-1 conv to slow_conv3d, whose
             # channels-first output makes the following upsampling and convs pay layout copies
