@@ -19,7 +19,7 @@ changes only how the same arithmetic is scheduled:
   backbone's 1x3x3 stride-2 pools as maxima of strided views in inference, the others in the
   channels-last kernel (the channels-first CPU max-pool alone was a fifth of a paper-size
   forward);
-* in training mode the backbone and the decoder run channels-last (their convs, BatchNorms,
+* in training mode the backbone, the temporal compressions and the decoder run channels-last (their convs, BatchNorms,
   upsampling and pools are faster there forward and backward), the STSA layers per pair as
   the reference, with query-major attention products; the batched STSA cost more in backward
   than it saved.
@@ -346,8 +346,9 @@ class OneDNNConv3d(nn.Conv3d):
     readout) to its im2col `slow_conv3d`, which is several times slower here and hands back a
     channels-first tensor, so every following op of the channels-last region pays a layout
     copy. The oneDNN weight is a cached, prepacked copy (`onednn_conv`), so the parameters keep
-    their layout and training runs exactly the reference's convs. Same arithmetic up to the
-    summation order.
+    their layout. Under autograd a channels-last input goes to `mkldnn_convolution` for the
+    same reason (channels-last out, differentiable); a channels-first one runs aten's conv as
+    the reference. Same arithmetic up to the summation order.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
