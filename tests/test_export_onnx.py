@@ -25,7 +25,7 @@ def test_onnx_and_torchscript_match_pytorch_with_given_weights(tmp_path, capsys)
     main(["-o", str(onnx_path), "--checkpoint", str(weights), "--torchscript", str(ts_path),
           *OVERRIDES])
     assert "max |diff|" in capsys.readouterr().out
-    # an independent check: the exported file against the fast PyTorch model on another clip
+    # an independent check: the exported file against the PyTorch model on another clip
     x = clip(seed=9)
     with torch.no_grad():
         expected = model(x).numpy()

@@ -148,8 +148,7 @@ def _backbone_matches(model, reference_taps):
     with torch.no_grad():
         taps = model.backbone(model.preprocess(x))
         ref = reference_taps(model.preprocess(x))
-    # the fast path computes the deepest block channels-last with folded BatchNorms: same
-    # weights, float rounding only
+    # the same weights in another module tree: equal up to float rounding
     torch.testing.assert_close(taps[-1], ref, rtol=1e-5, atol=1e-5)
 
 

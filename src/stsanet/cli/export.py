@@ -6,7 +6,7 @@
 
 Trailing arguments are Hydra overrides of the `model` config group (as for stsanet-info). The
 exported graph uses the export-friendly unpool (same numbers as MaxUnpool3d, which ONNX lacks)
-and the reference formulation of the model (same weights; onnxruntime fuses on its own). The
+and the precision policy of the model (same weights; onnxruntime fuses on its own). The
 shapes are static (the adaptive pools of AMSF need them): batch --batch, H and W those of
 `model.input_size`. After writing, the ONNX model
 is run under onnxruntime (CPU) on a random clip and its output compared with PyTorch's; the run
@@ -29,7 +29,6 @@ def build_model(overrides: list[str], checkpoint: str | None):
 
     target, options = model_options(overrides)
     options["unpool"] = "export_friendly"
-    options["fast"] = False
     model = get_class(target)(**options)
     if checkpoint:
         from stsanet.models.weights import load_weights

@@ -87,7 +87,9 @@ class SaliencyModule(pl.LightningModule):
             self.skipped_batches.update(1.0)
             self.log("train/skipped_batches", self.skipped_batches, on_step=False, on_epoch=True)
             return None
-        pred = self.net(batch["clip"])
+        # channels-last 3D: the backbone's convs, BatchNorms and pools (and every layer whose
+        # input follows their layout) run faster forward and backward there (benchmarks/)
+        pred = self.net(batch["clip"].contiguous(memory_format=torch.channels_last_3d))
         loss = kl_cc_loss(pred, resize_to(batch["saliency"], pred.shape[-2:]))
         self.train_loss.update(loss.detach())
         batch_size = pred.shape[0]

@@ -6,8 +6,11 @@ import torch
 from torch import nn
 
 from .channels import MIXED_BLOCKS, MixedSpec
+from .precision import run_exact
 
 BN_EPS = 1e-3
+# the modules from one tap to the next
+STAGES = (("block1",), ("pool2", "block2"), ("pool3", "block3"), ("pool4", "block4"))
 
 
 class BasicConv3d(nn.Module):
@@ -74,13 +77,15 @@ class S3DBackbone(nn.Module):
 
     For a 3 x 32 x 224 x 384 clip the taps are 192x16x56x96, 480x16x28x48, 832x8x14x24 and
     1024x4x7x12. Sequential indices inside each block match kylemin's `base` / the official
-    `base1..4` so weight conversion is a prefix rename.
+    `base1..4` so weight conversion is a prefix rename. The first `exact_taps` taps feed
+    max-pools whose indices are used and are computed by `precision.run_exact`.
     """
 
     out_channels = (192, 480, 832, 1024)
 
-    def __init__(self, bn_momentum: float = 0.001):
+    def __init__(self, bn_momentum: float = 0.001, exact_taps: int = 0):
         super().__init__()
+        self.exact_taps = exact_taps
         m = bn_momentum
         self.block1 = nn.Sequential(
             SepConv3d(3, 64, 7, 2, 3, bn_momentum=m),
@@ -96,8 +101,13 @@ class S3DBackbone(nn.Module):
         self.block4 = nn.Sequential(*(Mixed(s, m) for s in MIXED_BLOCKS["block4"]))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        tap1 = self.block1(x)
-        tap2 = self.block2(self.pool2(tap1))
-        tap3 = self.block3(self.pool3(tap2))
-        tap4 = self.block4(self.pool4(tap3))
-        return [tap1, tap2, tap3, tap4]
+        taps = []
+        for index in range(len(STAGES)):
+            x = run_exact(self._stage, x, index) if index < self.exact_taps else self._stage(x, index)
+            taps.append(x)
+        return taps
+
+    def _stage(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        for name in STAGES[index]:
+            x = getattr(self, name)(x)
+        return x

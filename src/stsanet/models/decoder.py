@@ -7,6 +7,7 @@ from torch import nn
 
 from .amsf import AMSFStage
 from .channels import DECODER_STAGES, DECODER_TOP_CHANNELS, READOUT_CHANNELS
+from .precision import fp32, full_precision
 
 
 def upsample_2x(x: torch.Tensor) -> torch.Tensor:
@@ -15,7 +16,10 @@ def upsample_2x(x: torch.Tensor) -> torch.Tensor:
 
 
 class Readout(nn.Module):
-    """1x3x3 conv + ReLU, x2 up to the input size, then collapse T 4 -> 2 -> 1 and a sigmoid."""
+    """1x3x3 conv + ReLU, x2 up to the input size, then collapse T 4 -> 2 -> 1 and a sigmoid.
+
+    fp32 under autocast: a bf16 sigmoid output has steps of 0.004 near 0.5 (see `precision`).
+    """
 
     def __init__(self, in_channels: int, channels: tuple[int, int] = READOUT_CHANNELS):
         super().__init__()
@@ -29,7 +33,8 @@ class Readout(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.temporal(upsample_2x(self.spatial(x)))  # B x 1 x 1 x H x W
+        with full_precision(x):
+            out = self.temporal(upsample_2x(self.spatial(fp32(x))))  # B x 1 x 1 x H x W
         return out.flatten(1, 2).squeeze(1)
 
 

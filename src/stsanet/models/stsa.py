@@ -7,7 +7,7 @@ from torch import nn
 
 from .attention import dot_product_attention
 from .channels import STSA_TIME_STEPS, BranchSpec
-from .fast import fast_attend, query_major_attention
+from .precision import fp32, full_precision, run_exact
 from .unpool import POOL_KERNEL, make_unpool
 
 NORM_CHOICES = ("full_shape", "agnostic")
@@ -46,7 +46,11 @@ def conv_relu(in_channels: int, out_channels: int, kernel, padding) -> list[nn.M
 
 
 class SlotEmbedding(nn.Module):
-    """Query, key and value embeddings of one time slot (each slot has its own weights)."""
+    """Query, key and value embeddings of one time slot (each slot has its own weights).
+
+    Queries and keys are computed in fp32 under autocast too: their products are the unscaled
+    attention logits (see `precision`).
+    """
 
     def __init__(self, channels: int, qk_dim: int):
         super().__init__()
@@ -57,6 +61,20 @@ class SlotEmbedding(nn.Module):
         self.v = nn.Sequential(*conv_relu(channels, channels, (1, 3, 1), (0, 1, 0)),
                                *conv_relu(channels, channels, (1, 1, 3), (0, 0, 1)))
 
+    def query(self, x: torch.Tensor) -> torch.Tensor:
+        with full_precision(x):
+            return self.q(fp32(x))
+
+    def key(self, x: torch.Tensor) -> torch.Tensor:
+        with full_precision(x):
+            return self.k(fp32(x))
+
+
+def attend(queries_from: SlotEmbedding, keys_from: SlotEmbedding, q_input: torch.Tensor,
+           kv_input: torch.Tensor) -> torch.Tensor:
+    return dot_product_attention(queries_from.query(q_input), keys_from.key(kv_input),
+                                 keys_from.v(kv_input))
+
 
 class STSALayer(nn.Module):
     """One STSA layer: split T into 2*pairs slots, cross-attend within each slot pair.
@@ -66,12 +84,7 @@ class STSALayer(nn.Module):
     II has pairs=1 (slots are halves 1-2 / 3-4, attended jointly). The concatenated result is
     normalised over the whole feature and added to the input. With `bottleneck` the slots are
     1x2x2 max-pooled first and the attention result is unpooled (zeros elsewhere) before the norm.
-    With `fast_attention` (set by `fast.enable_fast_path`) `attend` computes the same in
-    batched calls in inference; under autograd the per-pair calls run (the batched form did
-    not pay off in a training step), each as `fast.query_major_attention`.
     """
-
-    fast_attention = False
 
     def __init__(self, channels: int, qk_dim: int, pairs: int, norm: nn.Module,
                  bottleneck: bool = False, unpool: str = "maxunpool"):
@@ -85,16 +98,13 @@ class STSALayer(nn.Module):
             self.unpool = make_unpool(unpool)
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fast_attention and not torch.is_grad_enabled():
-            return fast_attend(self, x)
-        attention = query_major_attention if self.fast_attention else dot_product_attention
         slots = x.chunk(2 * self.pairs, dim=2)
         out = []
         for p in range(self.pairs):
             a, b = slots[2 * p], slots[2 * p + 1]
             emb_a, emb_b = self.embed[2 * p], self.embed[2 * p + 1]
-            out.append(attention(emb_b.q(b), emb_a.k(a), emb_a.v(a)))
-            out.append(attention(emb_a.q(a), emb_b.k(b), emb_b.v(b)))
+            out.append(attend(emb_b, emb_a, b, a))
+            out.append(attend(emb_a, emb_b, a, b))
         return torch.cat(out, dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,7 +127,7 @@ class PerStepSTSALayer(STSALayer):
     def attend(self, x: torch.Tensor) -> torch.Tensor:
         out = []
         for slot, emb in zip(x.chunk(2 * self.pairs, dim=2), self.embed):
-            q, k, v = emb.q(slot), emb.k(slot), emb.v(slot)
+            q, k, v = emb.query(slot), emb.key(slot), emb.v(slot)
             out.extend(dot_product_attention(q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1])
                        for t in range(slot.shape[2]))
         return torch.cat(out, dim=2)
@@ -133,8 +143,7 @@ class JointSTSALayer(STSALayer):
         self.embed = nn.ModuleList([SlotEmbedding(channels, qk_dim)])
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:
-        emb = self.embed[0]
-        return dot_product_attention(emb.q(x), emb.k(x), emb.v(x))
+        return attend(self.embed[0], self.embed[0], x, x)
 
 
 class STSAModule(nn.Module):
@@ -142,7 +151,9 @@ class STSAModule(nn.Module):
 
     `variant` (STSA_VARIANTS) selects the paper's Table IV structures; enabled=False is a branch
     without STSA ("rm STSA_n", UNet-like): only the mid conv stays, as the channel adapter the
-    decoder needs, so exactly the attention layers' parameters go.
+    decoder needs, so exactly the attention layers' parameters go. On a bottleneck branch,
+    layer I and the mid conv feed max-pools whose indices are used, so they run in
+    `precision.run_exact`.
     """
 
     def __init__(self, spec: BranchSpec, norm: str, spatial: tuple[int, int],
@@ -160,6 +171,7 @@ class STSAModule(nn.Module):
         else:
             self.layer1 = layer(spec.channels, spec.qk_dim_1, 2, norm1, spec.bottleneck, unpool)
         self.mid = nn.Sequential(*conv_relu(spec.channels, spec.mid_channels, (1, 3, 3), (0, 1, 1)))
+        self.pool_sensitive = spec.bottleneck
         if not enabled or variant in ("no_layer2", "single_similarity"):
             self.layer2 = None
         else:
@@ -168,7 +180,10 @@ class STSAModule(nn.Module):
                                 spec.bottleneck, unpool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = run_exact(self._first_half, x) if self.pool_sensitive else self._first_half(x)
+        return x if self.layer2 is None else self.layer2(x)
+
+    def _first_half(self, x: torch.Tensor) -> torch.Tensor:
         if self.layer1 is not None:
             x = self.layer1(x)
-        x = self.mid(x)
-        return x if self.layer2 is None else self.layer2(x)
+        return self.mid(x)

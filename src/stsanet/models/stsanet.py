@@ -10,7 +10,7 @@ from torch import nn
 from .backbone import S3DBackbone
 from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
 from .decoder import TopDownDecoder
-from .fast import enable_fast_path, invalidate_derived_weights
+from .precision import run_exact
 from .stsa import NORM_CHOICES, STSA_VARIANTS, STSAModule, TemporalCompression
 from .unpool import UNPOOL_CHOICES
 
@@ -101,15 +101,17 @@ class STSANet(nn.Module):
     Ablations of the paper (Tables III-V; defaults = official): `decoder` (DECODER_CHOICES),
     `stsa` {enabled, variant, remove} and `amsf` {fusion, weighting, multiscale}, see
     `ablation_options`.
-    fast: batched/fused formulation of the same computation (`fast.enable_fast_path`, same
-      state_dict); fast=False is the plain reference formulation the tests compare against.
+    The precision policy (`precision`): under autocast the attention (in `stsa`) and the
+    readout (in `decoder`) stay fp32, and the pool-sensitive region (the input normalisation,
+    the backbone up to the deepest bottleneck tap, that branch's compression here, STSA layer
+    I and mid conv in `stsa`) stays fp32 and out of compiled graphs.
     """
 
     def __init__(self, norm: str = "full_shape", unpool: str = "maxunpool",
                  input_size: Sequence[int] = PAPER_INPUT_SIZE, bn_momentum: float = 0.001,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  branches: Sequence[BranchSpec] = BRANCHES, decoder: str = "amsf",
-                 stsa: Mapping | None = None, amsf: Mapping | None = None, fast: bool = True):
+                 stsa: Mapping | None = None, amsf: Mapping | None = None):
         super().__init__()
         stsa, amsf = ablation_options(decoder, stsa, amsf)
         if norm not in NORM_CHOICES:
@@ -135,7 +137,10 @@ class STSANet(nn.Module):
         h, w = self.input_size
 
         self.preprocess = InputNormalizer(mean, std)
-        self.backbone = S3DBackbone(bn_momentum)
+        # what feeds a bottleneck (index-using) max-pool is computed by `precision.run_exact`
+        self.pool_sensitive = tuple(b.bottleneck for b in self.branch_specs)
+        exact_taps = [i + 1 for i, exact in zip(self.branch_ids, self.pool_sensitive) if exact]
+        self.backbone = S3DBackbone(bn_momentum, exact_taps=max(exact_taps, default=0))
         self.compress = nn.ModuleList(
             TemporalCompression(b.channels, b.time_stride) if b.time_stride > 1 else nn.Identity()
             for b in self.branch_specs
@@ -150,15 +155,6 @@ class STSANet(nn.Module):
             weighting=amsf["weighting"] and decoder == "amsf",
             multiscale=amsf["multiscale"] and decoder == "amsf",
             lateral=decoder != "single_stream")
-        if fast:
-            enable_fast_path(self)
-
-    def train(self, mode: bool = True) -> "STSANet":
-        # the fast path's derived weights (prepacked, BatchNorm-folded) are rebuilt after any
-        # train/eval switch: fused optimisers and running statistics change weights in place
-        # without bumping their version counters
-        invalidate_derived_weights()
-        return super().train(mode)
 
     def check_input(self, clip: torch.Tensor) -> None:
         """Raise a ValueError naming the rule a clip breaks."""
@@ -189,12 +185,13 @@ class STSANet(nn.Module):
 
     def _run(self, clip: torch.Tensor, record: dict | None) -> torch.Tensor:
         self.check_input(clip)
-        taps = self.backbone(self.preprocess(clip))
+        x = run_exact(self.preprocess, clip) if any(self.pool_sensitive) else self.preprocess(clip)
+        taps = self.backbone(x)
         taps = [taps[i] for i in self.branch_ids]
         branches = []
-        for i, (tap, compress, stsa) in zip(self.branch_ids,
-                                            zip(taps, self.compress, self.stsa)):
-            compressed = compress(tap)
+        for i, tap, compress, stsa, exact in zip(self.branch_ids, taps, self.compress, self.stsa,
+                                                 self.pool_sensitive):
+            compressed = run_exact(compress, tap) if exact else compress(tap)
             out = stsa(compressed)
             branches.append(out)
             if record is not None:
