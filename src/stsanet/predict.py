@@ -26,15 +26,13 @@ from stsanet.data.clips import window_indices
 from stsanet.data.frames import IMAGE_SUFFIXES, open_frame_source
 from stsanet.data.io import read_grey_image, write_png_atomic
 from stsanet.lit.visualise import overlay
+from stsanet.models.inference import PRECISIONS, InferenceModel
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv",
                   ".wmv", ".3gp", ".ts")
 DEFAULT_FPS = 25
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -45,9 +43,12 @@ class PredictOptions:
     overlay: bool = True
     save_float: bool = False
     progress: bool = True
-    # bf16: autocast, with the precision-critical parts kept fp32 (models/fast.py); pays off on
-    # hardware with fast bf16 (GPUs, CPUs with AMX), not on AVX-512 CPUs without it
+    # bf16: autocast, with the precision-critical parts kept fp32 (models/precision.py); pays
+    # off on hardware with fast bf16 (GPUs, CPUs with AMX), not on AVX-512 CPUs without it
     precision: str = "fp32"
+    # torch.compile (inductor, frozen weights): one compile per process and input size, paid
+    # back after some windows (see the README); every batch is padded to batch_windows
+    compile: bool = False
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -134,10 +135,10 @@ class SlidingWindowPredictor:
 
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int],
                  device: torch.device | str = "cpu", options: PredictOptions | None = None):
-        self.model = model.eval().to(device)
+        self.options = options or PredictOptions()
+        self.model = InferenceModel(model, device, self.options.precision, self.options.compile)
         self.input_size = tuple(int(s) for s in input_size)
         self.device = torch.device(device)
-        self.options = options or PredictOptions()
 
     def _complete(self, out: VideoOutputs, frame: int) -> bool:
         if not out.map(frame).is_file():
@@ -148,6 +149,14 @@ class SlidingWindowPredictor:
         tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
         return F.interpolate(tensor, size=self.input_size, mode="bilinear", align_corners=False,
                              antialias=True).clamp_(0, 1)
+
+    def _forward(self, clips: torch.Tensor) -> torch.Tensor:
+        short = self.options.batch_windows - clips.shape[0]
+        if self.model.compiled and short > 0:
+            # one compiled shape for every batch: pad with copies of the last window
+            clips = torch.cat([clips, clips[-1:].expand(short, *clips.shape[1:])])
+            return self.model(clips)[:-short]
+        return self.model(clips)
 
     @torch.no_grad()
     def predict_video(self, path: Path, output: Path, name: str | None = None,
@@ -180,9 +189,7 @@ class SlidingWindowPredictor:
                 for index, frame in zip(missing, self._resize_frames(source.read(missing))):
                     cache[index] = frame
             clips = torch.stack([torch.stack([cache[i] for i in w], dim=1) for w in windows])
-            with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                enabled=opts.precision == "bf16"):
-                maps = self.model(clips.to(self.device)).float()
+            maps = self._forward(clips)
             maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear",
                                  align_corners=False)[:, 0].clamp_(0, 1).cpu().numpy()
             for t, saliency in zip(targets, maps):

@@ -51,7 +51,8 @@ def run_predict(cfg: DictConfig):
     options = PredictOptions(clip_len=int(cfg.clip_len), supervision=str(cfg.supervision),
                              batch_windows=int(cfg.batch_windows), overlay=bool(cfg.overlay),
                              save_float=bool(cfg.save_float), progress=bool(cfg.progress),
-                             precision=str(cfg.get("precision", "fp32")))
+                             precision=str(cfg.get("precision", "fp32")),
+                             compile=bool(cfg.get("compile", False)))
     predictor = SlidingWindowPredictor(net, input_size, _device(str(cfg.device)), options)
     output = Path(cfg.output)
     outcomes = predict_inputs(predictor, find_inputs(cfg.input), output)
