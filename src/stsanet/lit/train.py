@@ -55,6 +55,15 @@ def build_module(cfg: DictConfig) -> pl.LightningModule:
     return module
 
 
+def build_trainer(cfg: DictConfig, module: pl.LightningModule, callbacks: list[pl.Callback],
+                  loggers: list[Any]) -> pl.Trainer:
+    """The Lightning trainer of `cfg.trainer`; `trainer.compile=true` compiles the network."""
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    if trainer_cfg.pop("compile", False):
+        module.net.compile()  # in place: same module tree and state_dict keys
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+
+
 def _output_dir(cfg: DictConfig) -> Path:
     return Path(OmegaConf.select(cfg, "paths.output_dir"))
 
@@ -74,7 +83,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = build_loggers(cfg)
     if not loggers:  # logger=none: nothing to report learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = build_trainer(cfg, module, callbacks, loggers)
 
     metrics: dict[str, float] = {}
     if cfg.train:
