@@ -43,7 +43,8 @@ export: setup
 clean:
 	rm -rf .venv outputs multirun .pytest_cache
 
-# The paper's ablations (Tables III-VI): one Hydra multirun of experiments/ablation rows, then
+# The paper's ablations (Tables III-VI): one Hydra multirun of
+# src/stsanet/experiments/ablation rows, then
 # outputs/reproduce/<DATA>/table<N>.{md,csv,png}. Resumes (finished rows are kept).
 # DATA=dhf1k DATA_ROOT=/data/DHF1K TRAINER=ddp for the real thing; ARGS="--steps 200" etc.
 DATA ?= synthetic
