@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from stsanet.lit.checks import check_predict_config
+from stsanet.lit.checkpoint_info import build_model, read_checkpoint, stored_model_fields
+from stsanet.lit.checks import ConfigError, check_predict_config
 from stsanet.predict import PredictOptions, SlidingWindowPredictor, find_inputs, predict_inputs
 
 log = logging.getLogger(__name__)
@@ -18,22 +19,21 @@ log = logging.getLogger(__name__)
 def load_model(checkpoint: str | Path, model_cfg: DictConfig | None) -> torch.nn.Module:
     """A network with the checkpoint's weights.
 
-    Checkpoints written by stsanet-train carry the model config that built them, so the same
-    network is rebuilt whatever ``model`` says; other formats (official, converted) go through
-    ``stsanet.models.weights.load_weights`` into the network ``model`` describes.
+    Checkpoints written by stsanet-train carry the model settings that built them, so the same
+    network is rebuilt (by STSANet itself, from validated fields) whatever ``model`` says; other
+    formats (official, converted) go through ``stsanet.models.weights.load_weights`` into the
+    network ``model`` describes. Files are read with ``weights_only=True`` only.
     """
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and "state_dict" in state and "stsanet_model_config" in state:
-        net = instantiate(OmegaConf.create(state["stsanet_model_config"]))
-        weights = {k[len("net."):]: v for k, v in state["state_dict"].items()
-                   if k.startswith("net.")}
-        net.load_state_dict(weights, strict=True)
-        return net
-    if model_cfg is None:
-        raise ValueError(f"{checkpoint}: no model config stored; set model=... for this checkpoint")
     from stsanet.models.weights import load_weights
 
-    net = instantiate(model_cfg)
+    fields = stored_model_fields(read_checkpoint(checkpoint), checkpoint)
+    if fields is not None:
+        net = build_model(fields, str(checkpoint))
+    elif model_cfg is None:
+        raise ConfigError(f"checkpoint={checkpoint}: no model settings stored in it; set "
+                          f"model=... for this checkpoint")
+    else:
+        net = instantiate(model_cfg)
     load_weights(net, checkpoint)
     return net
 

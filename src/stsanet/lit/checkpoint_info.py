@@ -1,0 +1,107 @@
+"""What a checkpoint says about the model it holds, read as data.
+
+A checkpoint from a colleague or a model page is untrusted input. It is read with
+``torch.load(weights_only=True)`` (tensors and plain containers only, no pickled objects), and
+its stored model description is a set of STSANet settings: known field names with plain values,
+passed to the project's own builder :class:`stsanet.models.STSANet`. Nothing named in a file is
+imported, instantiated or called.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stsanet.lit.checks import ConfigError
+
+# Written by stsanet-train (SaliencyModule.on_save_checkpoint) before this key existed: the Hydra
+# model node, `_target_` included.
+LEGACY_MODEL_KEY = "stsanet_model_config"
+# The only builder a stored description may name (as a label; it is never imported from there).
+BUILDER_NAMES = ("stsanet.models.STSANet", "stsanet.models.stsanet.STSANet")
+# STSANet constructor settings a file may set; anything else is refused by name.
+MODEL_FIELDS = ("norm", "unpool", "input_size", "bn_momentum", "mean", "std", "decoder", "stsa",
+                "amsf")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that is refused: unreadable as data, or describing something not allowed."""
+
+
+def read_checkpoint(path: str | os.PathLike) -> Any:
+    """The file's contents, loaded as data only (memory-mapped: tensors are read on use)."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # not a zip-format file: mmap needs one (old torch.save format)
+        pass
+    except Exception as exc:
+        raise _refused(path, exc) from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise _refused(path, exc) from None
+
+
+def _refused(path: Path, exc: Exception) -> CheckpointError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return CheckpointError(
+        f"{path}: refused: it cannot be read with torch.load(weights_only=True), which allows "
+        f"only tensors and plain data ({first_line}). Nothing in it was run. If you trust its "
+        f"origin, re-save its weights as a plain dict of tensors.")
+
+
+def stored_model_fields(state: Any, path: str | os.PathLike) -> dict | None:
+    """The model settings a checkpoint carries (None when it carries none)."""
+    if not isinstance(state, Mapping):
+        return None
+    if LEGACY_MODEL_KEY in state:
+        return _as_fields(state[LEGACY_MODEL_KEY], f"{path}: {LEGACY_MODEL_KEY}")
+    return None
+
+
+def _as_fields(stored: Any, where: str) -> dict:
+    if not isinstance(stored, Mapping):
+        raise CheckpointError(f"{where}: expected a mapping of STSANet settings, got "
+                              f"{type(stored).__name__}")
+    fields = dict(stored)
+    target = fields.pop("_target_", None)
+    if target is not None and target not in BUILDER_NAMES:
+        raise CheckpointError(
+            f"{where}: _target_={target!r} is refused: a checkpoint's model description is data; "
+            f"the network is always built by stsanet.models.STSANet from the settings "
+            f"{', '.join(MODEL_FIELDS)}, and nothing a file names is imported or called")
+    unknown = sorted(str(k) for k in fields if k not in MODEL_FIELDS)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown model field(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(MODEL_FIELDS)}")
+    for key, value in fields.items():
+        _check_plain(value, f"{where}.{key}")
+    return fields
+
+
+def _check_plain(value: Any, where: str) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or key.startswith("_"):
+                raise CheckpointError(f"{where}: field {key!r} is not an STSANet setting")
+            _check_plain(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(item, where)
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        raise CheckpointError(f"{where}: {type(value).__name__} is not a plain setting value")
+
+
+def build_model(fields: Mapping, where: str) -> torch.nn.Module:
+    """STSANet from validated settings; a value it rejects is an error naming the file."""
+    from stsanet.models import STSANet
+
+    try:
+        return STSANet(**fields)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: stored model settings cannot build STSANet: {exc}") from None
