@@ -1,19 +1,27 @@
-"""Checkpoints are data: a file cannot make stsanet-predict import, instantiate or run anything."""
+"""Checkpoints are data: a file cannot make stsanet-predict import, instantiate or run anything;
+and a checkpoint carries what using it needs (supervised frame, clip length, model settings)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from model_helpers import SMALL, small_model
 from pipeline_helpers import write_video
-from stsanet.lit.checkpoint_info import CheckpointError
+from stsanet.data.clips import window_indices
+from stsanet.data.frames import open_frame_source
+from stsanet.lit.checkpoint_info import CheckpointError, run_info
+from stsanet.lit.checks import ConfigError
 from stsanet.lit.config import CONF_DIR
 from stsanet.lit.predict_run import run_predict
+from stsanet.models import STSANet
 
 
 class OpensSentinelWhenUnpickled:
@@ -94,3 +102,57 @@ def test_bad_stored_model_value_is_named(video, tmp_path):
                 "stsanet_model_config": {"norm": "batch"}}, checkpoint)
     with pytest.raises(CheckpointError, match="cannot build STSANet: norm must be one of"):
         run_predict(predict_cfg(video, checkpoint, tmp_path / "out"))
+
+
+# --------------------------------------------------------------- what a checkpoint carries
+def tiny_checkpoint(path: Path, supervision: str) -> STSANet:
+    """A checkpoint as stsanet-train writes it (weights under net., run info), tiny model."""
+    net = small_model(seed=3)
+    info = run_info(net, {"supervision": supervision, "clip_len": 32, "dataset": "synthetic"})
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+                "stsanet": info}, path)
+    return net
+
+
+def model_on_window(net, source, t: int, supervision: str) -> np.ndarray:
+    """The map the network gives for frame t's window, resized as the predictor does."""
+    frames = source.read(window_indices(t, source.num_frames, 32, supervision))
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    tensor = F.interpolate(tensor, size=SMALL, mode="bilinear", align_corners=False,
+                           antialias=True).clamp(0, 1)
+    with torch.no_grad():
+        out = net(tensor.permute(1, 0, 2, 3)[None])
+    return F.interpolate(out[:, None], size=(source.height, source.width), mode="bilinear",
+                         align_corners=False)[0, 0].clamp(0, 1).numpy()
+
+
+def test_last_supervised_checkpoint_predicts_the_windows_last_frame(video, tmp_path):
+    checkpoint = tmp_path / "last.ckpt"
+    net = tiny_checkpoint(checkpoint, "last")
+    # one window per forward pass, as the reference below runs them (batching moves the last bits)
+    [outcome] = run_predict(predict_cfg(video, checkpoint, tmp_path / "out", "save_float=true",
+                                        "batch_windows=1"))
+    assert outcome.error is None
+    source = open_frame_source(video)
+    differs_from_middle = False
+    for t in range(source.num_frames):
+        got = np.load(tmp_path / "out" / "four" / "float" / f"{t + 1:04d}.npy")
+        np.testing.assert_allclose(got, model_on_window(net, source, t, "last"), atol=1e-5)
+        middle = model_on_window(net, source, t, "middle")
+        differs_from_middle |= not np.allclose(got, middle, atol=1e-3)
+    assert differs_from_middle  # the two windows give different maps: the test can tell them apart
+
+
+def test_override_contradicting_the_checkpoint_is_refused_by_name(video, tmp_path):
+    checkpoint = tmp_path / "last.ckpt"
+    tiny_checkpoint(checkpoint, "last")
+    with pytest.raises(ConfigError, match="supervision=middle contradicts checkpoint=.*trained "
+                                          "with supervision=last; drop supervision="):
+        run_predict(predict_cfg(video, checkpoint, tmp_path / "out", "supervision=middle"))
+    with pytest.raises(ConfigError, match=r"model.input_size=\[224,384\]: checkpoint=.* carries "
+                                          r"its model settings .*drop the model.input_size"):
+        run_predict(predict_cfg(video, checkpoint, tmp_path / "out"),
+                    overrides=["model.input_size=[224,384]"])
+    # agreeing with the checkpoint is fine
+    [outcome] = run_predict(predict_cfg(video, checkpoint, tmp_path / "out", "supervision=last"))
+    assert outcome.error is None

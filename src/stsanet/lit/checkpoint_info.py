@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from stsanet.lit.checks import ConfigError
+from stsanet.lit.checks import SUPERVISIONS, ConfigError
+from stsanet.models.weights import OURS_FORMAT
 
+# The checkpoint entry stsanet-train writes (SaliencyModule.on_save_checkpoint): what using the
+# weights needs, see run_info().
+RUN_INFO_KEY = "stsanet"
 # Written by stsanet-train (SaliencyModule.on_save_checkpoint) before this key existed: the Hydra
 # model node, `_target_` included.
 LEGACY_MODEL_KEY = "stsanet_model_config"
@@ -30,6 +35,32 @@ MODEL_FIELDS = ("norm", "unpool", "input_size", "bn_momentum", "mean", "std", "d
 
 class CheckpointError(ConfigError):
     """A checkpoint that is refused: unreadable as data, or describing something not allowed."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a checkpoint says about using its weights (None: not recorded)."""
+
+    model: dict | None = None
+    supervision: str | None = None
+    clip_len: int | None = None
+    input_size: tuple[int, int] | None = None
+    dataset: str | None = None
+
+
+def run_info(net: torch.nn.Module, data_cfg: Mapping | None) -> dict:
+    """The checkpoint entry for a training run: the network's own constructor settings
+    (``STSANet.config``) and the data settings that fix which frame a window predicts."""
+    data = dict(data_cfg or {})
+    config = getattr(net, "config", None)
+    input_size = getattr(net, "input_size", None) or data.get("input_size")
+    return {
+        "model": dict(config) if config is not None else None,
+        "supervision": str(data.get("supervision", "middle")),
+        "clip_len": int(data.get("clip_len", 32)),
+        "input_size": [int(s) for s in input_size] if input_size is not None else None,
+        "dataset": str(data["dataset"]) if data.get("dataset") is not None else None,
+    }
 
 
 def read_checkpoint(path: str | os.PathLike) -> Any:
@@ -55,13 +86,43 @@ def _refused(path: Path, exc: Exception) -> CheckpointError:
         f"origin, re-save its weights as a plain dict of tensors.")
 
 
-def stored_model_fields(state: Any, path: str | os.PathLike) -> dict | None:
-    """The model settings a checkpoint carries (None when it carries none)."""
+def stored_run_info(state: Any, path: str | os.PathLike) -> RunInfo:
+    """What a checkpoint carries about its use, validated (all None for files that carry none:
+    official weights, plain state_dicts)."""
     if not isinstance(state, Mapping):
-        return None
+        return RunInfo()
+    if RUN_INFO_KEY in state:
+        stored = state[RUN_INFO_KEY]
+        where = f"{path}: {RUN_INFO_KEY}"
+        if not isinstance(stored, Mapping):
+            raise CheckpointError(f"{where}: expected a mapping, got {type(stored).__name__}")
+        unknown = sorted(str(k) for k in stored if k not in RunInfo.__dataclass_fields__)
+        if unknown:
+            raise CheckpointError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: "
+                                  f"{', '.join(RunInfo.__dataclass_fields__)}")
+        model = stored.get("model")
+        supervision = stored.get("supervision")
+        if supervision is not None and supervision not in SUPERVISIONS:
+            raise CheckpointError(f"{where}.supervision={supervision!r} is unknown; allowed: "
+                                  f"{', '.join(SUPERVISIONS)}")
+        clip_len = stored.get("clip_len")
+        if clip_len is not None and (not isinstance(clip_len, int) or clip_len < 1):
+            raise CheckpointError(f"{where}.clip_len={clip_len!r} is not a positive integer")
+        size = stored.get("input_size")
+        if size is not None and (not isinstance(size, (list, tuple)) or len(size) != 2
+                                 or not all(isinstance(s, int) and s > 0 for s in size)):
+            raise CheckpointError(f"{where}.input_size={size!r} is not [height, width]")
+        dataset = stored.get("dataset")
+        if dataset is not None and not isinstance(dataset, str):
+            raise CheckpointError(f"{where}.dataset={dataset!r} is not a name")
+        return RunInfo(model=_as_fields(model, f"{where}.model") if model is not None else None,
+                       supervision=supervision, clip_len=clip_len,
+                       input_size=tuple(size) if size is not None else None, dataset=dataset)
     if LEGACY_MODEL_KEY in state:
-        return _as_fields(state[LEGACY_MODEL_KEY], f"{path}: {LEGACY_MODEL_KEY}")
-    return None
+        return RunInfo(model=_as_fields(state[LEGACY_MODEL_KEY], f"{path}: {LEGACY_MODEL_KEY}"))
+    if state.get("format") == OURS_FORMAT and "config" in state:  # save_weights files
+        return RunInfo(model=_as_fields(state["config"], f"{path}: config"))
+    return RunInfo()
 
 
 def _as_fields(stored: Any, where: str) -> dict:
