@@ -161,6 +161,9 @@ def test_every_pair_of_variant_groups_builds_or_is_refused_by_name():
      "model.amsf.multiscale=False only apply to the AMSF decoder, not model.decoder=unet"),
     (["model.stsa.remove=[5]"], "model.stsa.remove=[5] must list distinct STSA_n numbers 1-4"),
     (["model.decoder=amsfx"], "model.decoder='amsfx' is unknown; allowed: amsf, unet, single_stream"),
+    (["model.stsa.remove=[3]", "model.stsa.removed_mid=drop"],
+     "model.stsa.removed_mid=drop needs stsa.remove within [1, 4]"),
+    (["model.stsa.single_qk=half"], "model.stsa.single_qk=half only apply to stsa.variant="),
 ])
 def test_nonsense_variant_combinations_are_refused_before_any_work(overrides, message):
     with pytest.raises(ConfigError) as error:

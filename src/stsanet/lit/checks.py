@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from stsanet.data.clips import SUPERVISIONS
 from stsanet.models.amsf import FUSION_CHOICES
 from stsanet.models.stsa import NORM_CHOICES, STSA_VARIANTS
-from stsanet.models.stsanet import AMSF_DEFAULTS, DECODER_CHOICES
+from stsanet.models.stsanet import AMSF_DEFAULTS, DECODER_CHOICES, ablation_options
 from stsanet.models.unpool import UNPOOL_CHOICES
 
 PAPER_SIZE = (224, 384)
@@ -100,6 +100,10 @@ def check_variants(cfg: DictConfig, prefix: str = "model") -> None:
                             if AMSF_DEFAULTS.get(k) != v)
         raise ConfigError(f"{changed} only apply to the AMSF decoder, not {prefix}.decoder="
                           f"{decoder}; use model/amsf=full, or model/decoder=stsanet or unet_amsf")
+    try:  # the model's own rules for the remaining switches (stsa.single_*, stsa.removed_mid)
+        ablation_options(decoder, stsa, amsf)
+    except ValueError as error:
+        raise ConfigError(f"{prefix}.{error}") from None
 
 
 def check_supervision(cfg: DictConfig, key: str) -> None:
