@@ -10,6 +10,7 @@ imported, instantiated or called.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,11 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
 
 
 def _refused(path: Path, exc: Exception) -> CheckpointError:
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # torch's message is long advice on loading unsafely; keep the line naming what was found
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line] or [type(exc).__name__]
+    first_line = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line),
+                      lines[0])
     return CheckpointError(
         f"{path}: refused: it cannot be read with torch.load(weights_only=True), which allows "
         f"only tensors and plain data ({first_line}). Nothing in it was run. If you trust its "
