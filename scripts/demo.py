@@ -47,9 +47,10 @@ def evaluate(data_root: Path, checkpoint: Path, out: Path, frame_step: int) -> d
     from stsanet.predict import PredictOptions, SlidingWindowPredictor, to_uint8
 
     torch.set_num_threads(2)
-    net = load_model(checkpoint, None)
+    net, info = load_model(checkpoint, None)
     predictor = SlidingWindowPredictor(net, net.input_size, "cpu",
-                                       PredictOptions(batch_windows=4, overlay=False,
+                                       PredictOptions(supervision=info.supervision or "middle",
+                                                      batch_windows=4, overlay=False,
                                                       progress=True))
     index = build_index("synthetic", data_root)
     items = {"STSANet (trained here)": [], "centre bias": []}

@@ -9,6 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from stsanet.lit.checks import ConfigError, check_train_config
 from stsanet.lit.config import CONF_DIR
 from stsanet.models import STSANet
 from stsanet.reproduce import EXPERIMENTS_DIR
@@ -79,6 +80,7 @@ def test_every_experiment_row_composes_to_its_variant(row, experiment):
     assert {k: model_cfg["stsa"][k] for k in stsa} == stsa
     assert {k: model_cfg["amsf"][k] for k in amsf} == amsf
     assert cfg.data.supervision == ("last" if row == "last_supervised" else "middle")
+    check_train_config(cfg)  # every paper row is a combination the checks accept
     if experiment == "demo":  # the experiment's own model settings survive the row
         assert model_cfg["norm"] == "agnostic" and model_cfg["input_size"] == [64, 96]
         build(cfg)  # the switches are accepted by the model
@@ -112,3 +114,58 @@ def test_groups_compose_together_and_supervision_group():
     assert model.decoder_kind == "unet" and cfg.data.supervision == "last"
     assert model.stsa[3].layer1 is None and model.stsa[0].layer2 is None
     assert compose_train(["+data/supervision=middle"]).data.supervision == "middle"
+
+
+GROUPS = {
+    group: [f"model/{group}={p.stem}" for p in sorted((CONF_DIR / "model" / group).glob("*.yaml"))]
+    for group in ("decoder", "stsa", "amsf")
+}
+GROUPS["remove"] = ["model.stsa.remove=[]", "model.stsa.remove=[1]", "model.stsa.remove=[4]",
+                    "model.stsa.remove=[1,2,3,4]"]
+PAIRS = [(a, b) for i, first in enumerate(GROUPS) for second in list(GROUPS)[i + 1:]
+         for a in GROUPS[first] for b in GROUPS[second]]
+# The pairs that must be refused: a switch that would change nothing in the network.
+NO_STSA_DECODERS = ("model/decoder=single_stream", "model/decoder=unet", "model/decoder=unet_amsf")
+REFUSED = (
+    {(d, s) for d in NO_STSA_DECODERS for s in GROUPS["stsa"] if s != "model/stsa=full"}
+    | {(d, r) for d in NO_STSA_DECODERS for r in GROUPS["remove"] if r != "model.stsa.remove=[]"}
+    | {(d, a) for d in ("model/decoder=single_stream", "model/decoder=unet",
+                        "model/decoder=unet_stsa")
+       for a in GROUPS["amsf"] if a != "model/amsf=full"}
+)
+
+
+def test_every_pair_of_variant_groups_builds_or_is_refused_by_name():
+    refused = set()
+    for first, second in PAIRS:
+        cfg = compose_train(["experiment=demo", first, second])
+        try:
+            check_train_config(cfg)
+        except ConfigError as error:
+            refused.add((first, second))
+            # the message names the keys it is about and says what would work
+            message = str(error)
+            assert "model." in message and (" use " in message or " drop " in message), message
+            continue
+        build(cfg)
+    assert refused == REFUSED
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model/decoder=single_stream", "model/stsa=single_similarity"],
+     "model.stsa.variant=single_similarity (model/stsa=single_similarity) does nothing with "
+     "model.stsa.enabled=false (model.decoder=single_stream"),
+    (["model/decoder=single_stream", "model.stsa.remove=[1]"],
+     "model.stsa.remove=[1] does nothing with model.stsa.enabled=false"),
+    (["model/decoder=unet", "model/amsf=no_stms"],
+     "model.amsf.multiscale=False only apply to the AMSF decoder, not model.decoder=unet"),
+    (["model.stsa.remove=[5]"], "model.stsa.remove=[5] must list distinct STSA_n numbers 1-4"),
+    (["model.decoder=amsfx"], "model.decoder='amsfx' is unknown; allowed: amsf, unet, single_stream"),
+    (["model.stsa.remove=[3]", "model.stsa.removed_mid=drop"],
+     "model.stsa.removed_mid=drop needs stsa.remove within [1, 4]"),
+    (["model.stsa.single_qk=half"], "model.stsa.single_qk=half only apply to stsa.variant="),
+])
+def test_nonsense_variant_combinations_are_refused_before_any_work(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        check_train_config(compose_train(["experiment=demo", *overrides]))
+    assert message in str(error.value)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from stsanet.metrics.eval_run import EvalConfigError, frame_number, select_protocol
+from stsanet.metrics.eval_run import EvalConfigError, frame_number, select_protocol, video_list
 from stsanet.metrics.evaluate import FrameItem
 
 
@@ -43,6 +43,20 @@ def test_bad_protocol_options_are_named(options, message):
         select_protocol(items(), **options)
     with pytest.raises(EvalConfigError, match="no frame number"):
         select_protocol(items(pattern="frame"), first_frames=3)
+
+
+def test_video_subset_from_a_user_given_list_file(tmp_path):
+    listed = tmp_path / "diem17.txt"
+    listed.write_text("# the paper's 17 DIEM test videos\nv2\n\n  v3  # trailing comment\n")
+    assert video_list(str(listed)) == ["v2", "v3"]
+    assert video_list(["v1"]) == ["v1"] and video_list(None) is None
+    subset = select_protocol(items(("v1", "v2", "v3"), frames=5), videos=video_list(str(listed)))
+    assert {i.video for i in subset} == {"v2", "v3"}
+    with pytest.raises(EvalConfigError, match=r"videos=.*missing.txt: cannot read the video list"):
+        video_list(str(tmp_path / "missing.txt"))
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(EvalConfigError, match="lists no video names"):
+        video_list(str(tmp_path / "empty.txt"))
 
 
 def test_eval_config_has_the_options():

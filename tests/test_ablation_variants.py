@@ -83,6 +83,32 @@ def test_single_similarity_has_one_embedding_per_branch(full):
     assert all(isinstance(s.layer1, JointSTSALayer) and s.layer2 is None for s in model.stsa)
 
 
+def test_single_similarity_alternative_readings(full):
+    """single_qk: the official layer-I query/key width (224 on the 480-channel branch) or the
+    paper's C/2 (240); single_layers=both: a joint matrix in place of each of the two layers."""
+    official = meta_model(stsa={"variant": "single_similarity"})
+    half = meta_model(stsa={"variant": "single_similarity", "single_qk": "half"})
+    widths = lambda model: [s.layer1.embed[0].q[0].out_channels for s in model.stsa]  # noqa: E731
+    assert widths(official) == [b.qk_dim_1 for b in BRANCHES] == [96, 224, 416, 512]
+    assert widths(half) == [b.channels // 2 for b in BRANCHES] == [96, 240, 416, 512]
+    both = meta_model(stsa={"variant": "single_similarity", "single_layers": "both"})
+    assert all(isinstance(s.layer2, JointSTSALayer) for s in both.stsa)
+    assert [s.layer2.embed[0].q[0].out_channels for s in both.stsa] == [b.qk_dim_2 for b in BRANCHES]
+    assert count(both) - count(official) == sum(count(s.layer2) for s in both.stsa)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_rm_stsa_n_can_drop_the_mid_conv_where_the_widths_allow(full, n):
+    kept = meta_model(stsa={"remove": [n]})
+    dropped = meta_model(stsa={"remove": [n], "removed_mid": "drop"})
+    assert isinstance(dropped.stsa[n - 1].mid, nn.Identity)
+    spec = BRANCHES[n - 1]
+    mid = spec.channels * spec.mid_channels * 9 + spec.mid_channels
+    # STSA_4 without its mid conv: the decoder's top conv takes C = 1024 channels, not 512
+    top = (spec.channels - spec.mid_channels) * full.decoder.top[0].out_channels * 9 if n == 4 else 0
+    assert count(kept) - count(dropped) == mid - top
+
+
 def test_amsf_variants_change_only_their_part(full):
     stages = full.decoder.stages
     weighting = sum(count(s.weighting) for s in stages)
@@ -115,6 +141,12 @@ def test_single_stream_uses_only_the_deepest_tap(full):
     (dict(amsf={"fusion": "mul"}), "add or concat"),
     (dict(amsf={"weigting": False}), "unknown amsf option"),
     (dict(decoder="transformer"), "decoder must be one of"),
+    (dict(stsa={"remove": [2], "removed_mid": "drop"}), r"removed_mid=drop needs stsa.remove "
+                                                          r"within \[1, 4\].*240/416"),
+    (dict(stsa={"removed_mid": "drop"}), "removed_mid=drop needs stsa.remove"),
+    (dict(stsa={"single_qk": "half"}), "only apply to stsa.variant=single_similarity"),
+    (dict(stsa={"variant": "single_similarity", "single_layers": "three"}),
+     r"single_layers must be one of \['one', 'both'\]"),
 ])
 def test_bad_switches_say_what_is_allowed(options, message):
     with pytest.raises(ValueError, match=message):
@@ -133,6 +165,10 @@ FORWARD_CASES = {
     "no_aw+no_layer1": dict(stsa={"variant": "no_layer1"}, amsf={"weighting": False}),
     "no_stms+no_layer2+rm_3": dict(stsa={"variant": "no_layer2", "remove": [3]},
                                    amsf={"multiscale": False}),
+    # the alternative readings: C/2-wide joint matrices in both layers; rm STSA_n without mid conv
+    "single_similarity_half_both+rm_1_4_drop": dict(stsa={
+        "variant": "single_similarity", "single_qk": "half", "single_layers": "both",
+        "remove": [1, 4], "removed_mid": "drop"}),
 }
 
 

@@ -75,6 +75,10 @@ def test_training_testing_layouts(tmp_path, dataset, video_name, pattern):
     assert video.num_frames == 12 and video.frames_path.name == "images"
     assert video.maps[9].name == pattern.format(10)  # numeric, not lexical, order
     _assert_aligned(video)
+    # shots shorter than a clip (many in Hollywood-2) are counted and the handling is stated
+    text = check_index(index).format()
+    assert "WARNING: video shorter than a clip: 2 (used: a window running past either end " \
+           "repeats the edge frame" in text and "OK: the root is usable" in text
 
 
 def test_diem_stavis_layout(tmp_path):

@@ -136,18 +136,22 @@ def test_run_folder_has_config_checkpoints_results(tiny_run):
     assert "train/clips_per_s" in csv and "lr-Adam" in csv
 
     # last.ckpt is the full state after the final step, whether or not val/loss improved
-    last = torch.load(results["last_checkpoint"], map_location="cpu", weights_only=False, mmap=True)
+    last = torch.load(results["last_checkpoint"], map_location="cpu", weights_only=True, mmap=True)
     assert Path(results["last_checkpoint"]).name == "last.ckpt"
     assert last["global_step"] == 4 and last["epoch"] == 1
     assert last["optimizer_states"] and last["loops"] and last["callbacks"]
-    assert last["stsanet_model_config"]["norm"] == "agnostic"
+    # what using the weights needs (stsanet.lit.checkpoint_info.run_info)
+    stored = last["stsanet"]
+    assert stored["model"]["norm"] == "agnostic"
+    assert {k: stored[k] for k in ("supervision", "clip_len", "input_size", "dataset")} == \
+        {"supervision": "middle", "clip_len": 32, "input_size": [64, 96], "dataset": "synthetic"}
     final = FINAL_WEIGHTS["uninterrupted"]
     assert all(torch.equal(value, last["state_dict"][key]) for key, value in final.items())
     del last
     # the best checkpoint holds the weights only (no Adam moments), and is what the test used
-    best = torch.load(results["best_checkpoint"], map_location="cpu", weights_only=False, mmap=True)
+    best = torch.load(results["best_checkpoint"], map_location="cpu", weights_only=True, mmap=True)
     assert "optimizer_states" not in best and best["state_dict"].keys() == final.keys()
-    assert best["stsanet_model_config"]["norm"] == "agnostic"
+    assert best["stsanet"] == stored
     assert Path(results["best_checkpoint"]).stat().st_size < \
         Path(results["last_checkpoint"]).stat().st_size / 2
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == sorted(

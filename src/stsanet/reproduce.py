@@ -4,11 +4,12 @@
     python -m stsanet.reproduce --table 4 --data dhf1k --data-root /data/DHF1K --trainer ddp
     python -m stsanet.reproduce --table 3 --aggregate-only      # table from what finished
 
-Every row is one file in ``experiments/ablation/`` (``+ablation=<row>``) and the paper's numbers
-are ``experiments/paper_numbers.csv``. Runs go to ``<out>/<data>/runs/<row>/`` (stable names, so
-a row shared by several tables, "ours", is trained once); a row whose ``results.json`` holds test
-metrics is finished and is not run again, so an interrupted sweep resumes where it stopped. The
-table (Markdown, CSV, bar chart) is written from whatever finished; missing rows are marked.
+Every row is one file in ``stsanet/experiments/ablation/`` (``+ablation=<row>``) and the paper's
+numbers are ``stsanet/experiments/paper_numbers.csv``. Runs go to ``<out>/<data>/runs/<row>/``
+(stable names, so a row shared by several tables, "ours", is trained once); a row whose
+``results.json`` holds test metrics is finished and is not run again, so an interrupted sweep
+resumes where it stopped. The table (Markdown, CSV, bar chart) is written from whatever
+finished; missing rows are marked.
 
 On the synthetic data (the default) the rows train with the CPU demo settings (agnostic norm,
 64 x 96, BatchNorm momentum 0.1, constant lr) for the same number of optimiser steps each
@@ -31,8 +32,7 @@ from pathlib import Path
 
 from stsanet.lit.config import CONF_DIR
 
-REPO_DIR = CONF_DIR.parent
-EXPERIMENTS_DIR = Path(os.environ.get("STSANET_EXPERIMENTS_DIR", REPO_DIR / "experiments"))
+EXPERIMENTS_DIR = Path(os.environ.get("STSANET_EXPERIMENTS_DIR", CONF_DIR.parent / "experiments"))
 PAPER_NUMBERS = EXPERIMENTS_DIR / "paper_numbers.csv"
 TABLES = (3, 4, 5, 6)
 # table column -> key of the test metrics stsanet-train writes to results.json

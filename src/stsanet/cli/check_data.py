@@ -11,10 +11,10 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from stsanet.lit.config import CONF_DIR
+from stsanet.lit.config import CONF_SOURCE
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="check_data")
+@hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="check_data")
 def _hydra_main(cfg: DictConfig) -> None:
     from stsanet.data.check import check_index
     from stsanet.data.io import DataFileError

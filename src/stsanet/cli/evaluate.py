@@ -16,10 +16,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from stsanet.lit.config import CONF_DIR
+from stsanet.lit.config import CONF_SOURCE
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
+@hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="eval")
 def _hydra_main(cfg: DictConfig) -> None:
     from stsanet.metrics.eval_run import EvalConfigError, run_eval
 

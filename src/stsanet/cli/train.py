@@ -13,10 +13,10 @@ import hydra
 from omegaconf import DictConfig
 
 from stsanet.lit.checks import ConfigError
-from stsanet.lit.config import CONF_DIR
+from stsanet.lit.config import CONF_SOURCE
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
     from stsanet.lit.train import train
 

@@ -1,8 +1,8 @@
 """Validation of a parsed dataset: one list of problems, shared by the command and the DataModule.
 
 Errors make a root unusable (the command exits non-zero, the DataModule stops at setup);
-warnings are printed and worked around (frames without a map are never used as labels, videos
-shorter than a clip are padded by repeating their last frame).
+warnings are printed and worked around, each as ``HANDLING`` says (the command and the
+DataModule both print it next to the count).
 """
 
 from __future__ import annotations
@@ -19,6 +19,15 @@ from stsanet.data.layouts import DatasetIndex, VideoRecord
 ERROR, WARNING = "error", "warning"
 # Shown per kind of problem; the counts always cover all of them.
 EXAMPLES_SHOWN = 5
+SHORT_VIDEO = "video shorter than a clip"
+# What training and evaluation do with each kind of warning.
+HANDLING = {
+    SHORT_VIDEO: "used: a window running past either end repeats the edge frame "
+                 "(stsanet.data.clips.window_indices), as stsanet-predict does",
+    "frames without a saliency map": "not used as labels",
+    "frames without a fixation map": "they count as empty fixation maps",
+    "empty fixation map": "training skips the batch holding it; the test stage skips the frame",
+}
 
 
 @dataclass
@@ -63,7 +72,8 @@ class CheckReport:
         for problem in self.problems:
             grouped[(problem.severity, problem.kind)].append(problem)
         for (severity, kind), problems in sorted(grouped.items()):
-            lines.append(f"{severity.upper()}: {kind}: {len(problems)}")
+            handling = f" ({HANDLING[kind]})" if kind in HANDLING else ""
+            lines.append(f"{severity.upper()}: {kind}: {len(problems)}{handling}")
             for problem in problems[:EXAMPLES_SHOWN]:
                 lines.append(f"    {problem.path}{': ' + problem.detail if problem.detail else ''}")
             if len(problems) > EXAMPLES_SHOWN:
@@ -125,8 +135,8 @@ def check_video(report: CheckReport, video: VideoRecord, clip_len: int, deep: bo
                    f"{video.num_frames} frames but {video.extra_maps} maps and "
                    f"{video.extra_fixations} fixation files numbered beyond the last frame")
     if video.num_frames < clip_len:
-        report.add("video shorter than a clip", WARNING, video.frames_path,
-                   f"{video.num_frames} < {clip_len} frames; padded by repeating its last frame")
+        report.add(SHORT_VIDEO, WARNING, video.frames_path,
+                   f"{video.num_frames} < {clip_len} frames")
     for kind_name, paths in (("saliency map", video.maps), ("fixation map", video.fixations)):
         for path in _sampled(paths, deep):
             try:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from stsanet.data.check import require_usable
+from stsanet.data.check import HANDLING, require_usable
 from stsanet.data.clips import label_offset, strided_labels, window_indices
 from stsanet.data.frames import open_frame_source
 from stsanet.data.io import read_fixations, read_saliency_map
@@ -278,8 +278,9 @@ class SaliencyDataModule(pl.LightningDataModule):
         report = require_usable(self.index, splits, hp.clip_len)
         for problem_kind in sorted({p.kind for p in report.warnings}):
             count = sum(1 for p in report.warnings if p.kind == problem_kind)
-            log.warning("%s (%s): %s: %d (run stsanet-check-data for the list)",
-                        self.dataset_name, self.root, problem_kind, count)
+            log.warning("%s (%s): %s: %d, %s (run stsanet-check-data for the list)",
+                        self.dataset_name, self.root, problem_kind, count,
+                        HANDLING.get(problem_kind, "kept"))
         common = dict(input_size=self.input_size, clip_len=hp.clip_len,
                       supervision=hp.supervision, seed=hp.seed, exclusive_end=hp.exclusive_end)
         if stage in ("fit", None):

@@ -1,6 +1,6 @@
 """The training logic around STSANet: KL − CC loss, batch skipping, metrics, optimiser wiring.
 
-The network itself comes in as ``net`` (built by Hydra from ``conf/model``); this module only
+The network itself comes in as ``net`` (built by Hydra from ``stsanet/conf/model``); this module only
 decides what a step does with it, following the official train script (SPEC section 6).
 """
 
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric, SumMetric
 
+from stsanet.lit.checkpoint_info import RUN_INFO_KEY
 from stsanet.metrics import benchmark
 from stsanet.metrics.fast import SaliencyMetrics
 from stsanet.metrics.loss import kl_cc_loss
@@ -42,8 +43,9 @@ class SaliencyModule(pl.LightningModule):
         scheduler_monitor: metric the plateau scheduler watches.
         fresh_optimizer_each_epoch: reset the optimiser state (Adam moments, step counts) at every
             epoch start, as the official script creates a new Adam each epoch.
-        model_config: the Hydra node that built ``net``; stored in checkpoints so that
-            ``stsanet-predict`` rebuilds the same network from the checkpoint alone.
+        run_info: what using the weights needs (model settings, supervised frame, clip length,
+            input size, dataset; :func:`stsanet.lit.checkpoint_info.run_info`), stored in every
+            checkpoint so that ``stsanet-predict`` rebuilds and runs the network as trained.
     """
 
     def __init__(
@@ -53,14 +55,15 @@ class SaliencyModule(pl.LightningModule):
         lr_scheduler: Callable[..., Any] | None = None,
         scheduler_monitor: str = "train/loss_epoch",
         fresh_optimizer_each_epoch: bool = True,
-        model_config: dict | None = None,
+        run_info: dict | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer", "lr_scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["net", "optimizer", "lr_scheduler", "run_info"],
+                                  logger=False)
         self.net = net
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
-        self.model_config = model_config
+        self.run_info = run_info
 
         self.train_loss = MeanMetric()
         self.skipped_batches = SumMetric()
@@ -168,5 +171,5 @@ class SaliencyModule(pl.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        if self.model_config is not None:
-            checkpoint["stsanet_model_config"] = dict(self.model_config)
+        if self.run_info is not None:
+            checkpoint[RUN_INFO_KEY] = dict(self.run_info)

@@ -59,7 +59,8 @@ class OfficialSchedule(pl.Callback):
         if not best or not Path(best).is_file():
             rank_zero_info("OfficialSchedule: learning-rate drop, but no best checkpoint yet")
             return
-        # A weights-only checkpoint (conf/callbacks/default.yaml) still holds the full state_dict.
-        state = torch.load(best, map_location=pl_module.device, weights_only=False)
+        # A weights-only checkpoint (conf/callbacks/default.yaml) still holds the full state_dict;
+        # our own checkpoints hold tensors and plain data only.
+        state = torch.load(best, map_location=pl_module.device, weights_only=True)
         pl_module.load_state_dict(state["state_dict"])
         rank_zero_info(f"OfficialSchedule: learning-rate drop, reloaded {best}")

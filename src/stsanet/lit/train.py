@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stsanet.lit.checkpoints import best_checkpoint_path, last_checkpoint_path
+from stsanet.lit.checkpoint_info import run_info
 from stsanet.lit.checks import check_train_config
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ def build_module(cfg: DictConfig) -> pl.LightningModule:
         load_weights(net, cfg.init.weights)
         log.info("weights initialised from %s", cfg.init.weights)
     module = instantiate(cfg.module, net=net, _convert_="all")
-    # Set after instantiation: passed as a kwarg, Hydra would build a second network from it.
-    module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
+    # Set after instantiation: a dict kwarg would go through Hydra's instantiation too.
+    module.run_info = run_info(net, cfg.get("data"))
     return module
 
 

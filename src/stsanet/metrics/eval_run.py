@@ -114,9 +114,28 @@ def select_protocol(items: list[FrameItem], videos=None, first_frames=None) -> l
     return items
 
 
+def video_list(videos) -> list[str] | None:
+    """``videos``: a list of names, or the path of a text file with one name per line (blank
+    lines and ``#`` comments ignored), e.g. the 17 DIEM test videos of the paper's Table II."""
+    if videos is None or not isinstance(videos, (str, Path)):
+        return videos
+    path = Path(videos)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise EvalConfigError(f"videos={videos}: cannot read the video list ({error.strerror}); "
+                              f"give a text file with one video name per line, or "
+                              f"videos=[name,...]") from None
+    names = [line.split("#", 1)[0].strip() for line in lines]
+    names = [name for name in names if name]
+    if not names:
+        raise EvalConfigError(f"videos={videos}: the file lists no video names")
+    return names
+
+
 def build_items(cfg: DictConfig) -> list[FrameItem]:
     items = _all_items(cfg)
-    return select_protocol(items, cfg.get("videos"), cfg.get("first_frames"))
+    return select_protocol(items, video_list(cfg.get("videos")), cfg.get("first_frames"))
 
 
 def _all_items(cfg: DictConfig) -> list[FrameItem]:

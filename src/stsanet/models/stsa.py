@@ -13,6 +13,14 @@ from .unpool import POOL_KERNEL, make_unpool
 NORM_CHOICES = ("full_shape", "agnostic")
 # The STSA structures of the paper's Table IV (SPEC section 14); "full" is the official module.
 STSA_VARIANTS = ("full", "no_temporal_relations", "single_similarity", "no_layer1", "no_layer2")
+# Readings of the paper where it is ambiguous (experiments/ablation/*.yaml say which they use):
+# single similarity matrix: query/key width "official" (the official layer-I width, 224 on the
+# 480-channel branch) or "half" (the paper's C/2, 240 there); "one" joint layer replacing both
+# STSA layers or one in place of "both" of them. rm STSA_n: "keep" the branch's mid conv (the
+# channel adapter the decoder needs) or "drop" it too.
+SINGLE_QK_CHOICES = ("official", "half")
+SINGLE_LAYERS_CHOICES = ("one", "both")
+REMOVED_MID_CHOICES = ("keep", "drop")
 
 
 def make_feature_norm(norm: str, channels: int, spatial: tuple[int, int]) -> nn.Module:
@@ -157,22 +165,33 @@ class STSAModule(nn.Module):
     """
 
     def __init__(self, spec: BranchSpec, norm: str, spatial: tuple[int, int],
-                 unpool: str = "maxunpool", variant: str = "full", enabled: bool = True):
+                 unpool: str = "maxunpool", variant: str = "full", enabled: bool = True,
+                 single_qk: str = "official", single_layers: str = "one",
+                 keep_mid: bool = True):
         super().__init__()
         if variant not in STSA_VARIANTS:
             raise ValueError(f"stsa variant must be one of {list(STSA_VARIANTS)}, got {variant!r}")
         layer = PerStepSTSALayer if variant == "no_temporal_relations" else STSALayer
         norm1 = make_feature_norm(norm, spec.channels, spatial)
+        joint_qk_1, joint_qk_2 = ((spec.channels // 2, spec.mid_channels // 2)
+                                  if single_qk == "half" else (spec.qk_dim_1, spec.qk_dim_2))
         if not enabled or variant == "no_layer1":
             self.layer1 = None
         elif variant == "single_similarity":
-            self.layer1 = JointSTSALayer(spec.channels, spec.qk_dim_1, norm1, spec.bottleneck,
+            self.layer1 = JointSTSALayer(spec.channels, joint_qk_1, norm1, spec.bottleneck,
                                          unpool)
         else:
             self.layer1 = layer(spec.channels, spec.qk_dim_1, 2, norm1, spec.bottleneck, unpool)
-        self.mid = nn.Sequential(*conv_relu(spec.channels, spec.mid_channels, (1, 3, 3), (0, 1, 1)))
+        # without STSA and keep_mid=False the branch's compressed tap goes to the decoder as is
+        self.mid = (nn.Sequential(*conv_relu(spec.channels, spec.mid_channels, (1, 3, 3),
+                                             (0, 1, 1)))
+                    if enabled or keep_mid else nn.Identity())
         self.pool_sensitive = spec.bottleneck
-        if not enabled or variant in ("no_layer2", "single_similarity"):
+        if variant == "single_similarity" and single_layers == "both" and enabled:
+            self.layer2 = JointSTSALayer(spec.mid_channels, joint_qk_2,
+                                         make_feature_norm(norm, spec.mid_channels, spatial),
+                                         spec.bottleneck, unpool)
+        elif not enabled or variant in ("no_layer2", "single_similarity"):
             self.layer2 = None
         else:
             self.layer2 = layer(spec.mid_channels, spec.qk_dim_2, 1,

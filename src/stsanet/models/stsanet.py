@@ -11,7 +11,8 @@ from .backbone import S3DBackbone
 from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
 from .decoder import TopDownDecoder
 from .precision import run_exact
-from .stsa import NORM_CHOICES, STSA_VARIANTS, STSAModule, TemporalCompression
+from .stsa import (NORM_CHOICES, REMOVED_MID_CHOICES, SINGLE_LAYERS_CHOICES, SINGLE_QK_CHOICES,
+                   STSA_VARIANTS, STSAModule, TemporalCompression)
 from .unpool import UNPOOL_CHOICES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -20,7 +21,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Decoders of the paper's Table III: "amsf" (official), "unet" (plain top-down fusion: add, one
 # 1x3x3 conv), "single_stream" (deepest tap only, no skips).
 DECODER_CHOICES = ("amsf", "unet", "single_stream")
-STSA_DEFAULTS = {"enabled": True, "variant": "full", "remove": []}
+STSA_DEFAULTS = {"enabled": True, "variant": "full", "remove": [], "single_qk": "official",
+                 "single_layers": "one", "removed_mid": "keep"}
+# rm STSA_n with removed_mid=drop: the branch's compressed tap (C channels) goes to the decoder.
+# Only STSA_1 (C = mid width = 192) and STSA_4 (feeds the top conv, which takes any width) can;
+# STSA_2 and STSA_3 are added to a 240/416-channel decoder map, so their mid conv must stay.
+MID_DROPPABLE = (1, 4)
 AMSF_DEFAULTS = {"fusion": "add", "weighting": True, "multiscale": True}
 
 
@@ -53,6 +59,20 @@ def ablation_options(decoder: str, stsa: Mapping | None, amsf: Mapping | None):
         raise ValueError(f"stsa.remove lists distinct STSA_n numbers from 1 to 4 "
                          f"(paper numbering), got {list(stsa['remove'])}")
     stsa.update(enabled=bool(stsa["enabled"]), remove=sorted(remove))
+    for key, allowed in (("single_qk", SINGLE_QK_CHOICES), ("single_layers", SINGLE_LAYERS_CHOICES),
+                         ("removed_mid", REMOVED_MID_CHOICES)):
+        if stsa[key] not in allowed:
+            raise ValueError(f"stsa.{key} must be one of {list(allowed)}, got {stsa[key]!r}")
+    single = {k: stsa[k] for k in ("single_qk", "single_layers") if stsa[k] != STSA_DEFAULTS[k]}
+    if single and stsa["variant"] != "single_similarity":
+        raise ValueError(f"{', '.join(f'stsa.{k}={v}' for k, v in single.items())} only apply "
+                         f"to stsa.variant=single_similarity, got {stsa['variant']!r}")
+    if stsa["removed_mid"] == "drop" and (not stsa["enabled"] or not remove
+                                          or set(remove) - set(MID_DROPPABLE)):
+        raise ValueError(f"stsa.removed_mid=drop needs stsa.remove within {list(MID_DROPPABLE)} "
+                         f"(got stsa.remove={remove}, stsa.enabled={stsa['enabled']}): without "
+                         f"its mid conv STSA_2/STSA_3 would hand the decoder C channels where "
+                         f"its fusion adds 240/416; use stsa.removed_mid=keep there")
     if decoder == "single_stream" and stsa["enabled"]:
         raise ValueError("decoder=single_stream has no branches to put STSA on: "
                          "set stsa.enabled=false (model/decoder=single_stream does)")
@@ -147,11 +167,15 @@ class STSANet(nn.Module):
         )
         self.stsa = nn.ModuleList(
             STSAModule(b, norm, (h // b.scale, w // b.scale), unpool,
-                       variant=stsa["variant"], enabled=enabled)
+                       variant=stsa["variant"], enabled=enabled, single_qk=stsa["single_qk"],
+                       single_layers=stsa["single_layers"],
+                       keep_mid=stsa["removed_mid"] == "keep")
             for b, enabled in zip(self.branch_specs, with_stsa)
         )
+        deepest_mid = isinstance(self.stsa[-1].mid, nn.Identity)
         self.decoder = TopDownDecoder(
-            self.branch_specs[-1].mid_channels, fusion=amsf["fusion"],
+            self.branch_specs[-1].channels if deepest_mid else self.branch_specs[-1].mid_channels,
+            fusion=amsf["fusion"],
             weighting=amsf["weighting"] and decoder == "amsf",
             multiscale=amsf["multiscale"] and decoder == "amsf",
             lateral=decoder != "single_stream")

@@ -1,0 +1,1 @@
+"""The Hydra configuration tree, read as ``pkg://stsanet.conf`` (a module, so Hydra finds it)."""
