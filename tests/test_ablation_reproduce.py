@@ -60,11 +60,15 @@ def test_synthetic_sweep_is_rows_by_seeds(tmp_path):
     assert "+ablation=unet,ours" in overrides and "seed=1,2" in overrides
     assert "experiment=demo" in overrides and f"hydra.sweep.dir={tmp_path}" in overrides
     assert "hydra.sweep.subdir=${ablation.row}/seed${seed}" in overrides
-    assert "+score.protocol=benchmark" in overrides and "ckpt_path=auto" in overrides
+    assert "+score.protocol=official" in overrides and "ckpt_path=auto" in overrides
+    assert f"data.val_stride={reproduce.SYNTHETIC_VAL_STRIDE}" in overrides
     assert f"++trainer.max_steps={reproduce.SYNTHETIC_STEPS}" in overrides
-    official = sweep_overrides(reproduce.parse_args(["--table", "3", "--protocol", "official",
-                                                     "--steps", "50"]), ["ours"], [1], tmp_path)
-    assert "+score.protocol=official" in official and "++trainer.max_steps=50" in official
+    every = sweep_overrides(reproduce.parse_args(["--table", "3", "--protocol", "benchmark",
+                                                  "--steps", "50"]), ["ours"], [1], tmp_path)
+    assert "+score.protocol=benchmark" in every and "++trainer.max_steps=50" in every
+    real = reproduce.parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
+                                 "--backbone", "scratch"])
+    assert real.protocol == "benchmark" and real.seeds == reproduce.REAL_SEEDS
 
 
 def test_real_data_needs_a_backbone_or_says_scratch(tmp_path, capsys):
