@@ -69,6 +69,20 @@ def test_synthetic_sweep_is_rows_by_seeds(tmp_path):
     real = reproduce.parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
                                  "--backbone", "scratch"])
     assert real.protocol == "benchmark" and real.seeds == reproduce.REAL_SEEDS
+    # Table II (DIEM): first 300 frames, a user-given video subset
+    listing = tmp_path / "subset.txt"
+    listing.write_text("# the 17 videos\n0601\nBBC_life_in_cold_blood_1278x710\n")
+    diem = reproduce.parse_args(["--table", "6", "--data", "diem", "--data-root", "/d",
+                                 "--finetune-from", "/w.pt", "--first-frames", "300",
+                                 "--videos-file", str(listing)])
+    overrides = sweep_overrides(diem, ["ours"], [1], tmp_path)
+    assert "+score.first_frames=300" in overrides and "init.weights=/w.pt" in overrides
+    assert "+score.videos=['0601','BBC_life_in_cold_blood_1278x710']" in overrides
+    assert "Table II protocol: first 300 frames; videos listed in" in " ".join(
+        reproduce.table_title(diem)[1])
+    listing.write_text("a,b\n")
+    with pytest.raises(reproduce.ReproduceError, match="one video name per line"):
+        reproduce.read_video_list(str(listing))
 
 
 def test_real_data_needs_a_backbone_or_says_scratch(tmp_path, capsys):

@@ -272,7 +272,9 @@ def sweep_overrides(args: argparse.Namespace, rows: list[str], seeds: list[int],
     if args.first_frames is not None:
         overrides.append(f"+score.first_frames={args.first_frames}")
     if args.videos_file:
-        overrides.append(f"+score.videos=[{','.join(read_video_list(args.videos_file))}]")
+        # quoted: a numeric name (DHF1K's 0601) must stay a string
+        names = ",".join(f"'{name}'" for name in read_video_list(args.videos_file))
+        overrides.append(f"+score.videos=[{names}]")
     if args.data == "synthetic":
         overrides += [
             "experiment=demo", "callbacks=none", f"logger={args.logger or 'csv'}",
