@@ -50,13 +50,24 @@ export: setup  ## ONNX (+ TorchScript) export checked under onnxruntime
 clean:  ## remove .venv, outputs, multirun and the pytest cache
 	rm -rf .venv outputs multirun .pytest_cache
 
-# The paper's ablations (Tables III-VI): one Hydra multirun of
-# src/stsanet/experiments/ablation rows, then
-# outputs/reproduce/<DATA>/table<N>.{md,csv,png}. Resumes (finished rows are kept).
-# DATA=dhf1k DATA_ROOT=/data/DHF1K TRAINER=ddp for the real thing; ARGS="--steps 200" etc.
+# The paper's ablations (Tables III-VI): rows x seeds through Hydra (basic, submitit_local or
+# slurm launcher), each run scored by the predict + eval route, then
+# outputs/reproduce/<DATA>/table<N>.{md,csv,png} (mean ± std over seeds, paired bootstrap vs ours).
+# Resumes (finished runs are kept). Real data:
+#   make reproduce-table3 DATA=dhf1k DATA_ROOT=/data/DHF1K BACKBONE=/weights/S3D_kinetics400.pt \
+#        SEEDS=3 LAUNCHER=slurm GPUS=4 PARTITION=gpu ACCOUNT=myproj TIME_MIN=1440
+# BACKBONE=scratch opts out of the Kinetics init (the table says so); PROTOCOL=official scores
+# the official validation sampling; FINETUNE_FROM=<ckpt>|scratch for hollywood2/ucf/diem;
+# ARGS="--steps 200" etc.
 DATA ?= synthetic
 REPRODUCE = $(PY) -m stsanet.reproduce --data $(DATA) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
-            $(if $(TRAINER),--trainer $(TRAINER)) $(ARGS)
+            $(if $(TRAINER),--trainer $(TRAINER)) $(if $(SEEDS),--seeds $(SEEDS)) \
+            $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(if $(BACKBONE),--backbone $(BACKBONE)) \
+            $(if $(FINETUNE_FROM),--finetune-from $(FINETUNE_FROM)) \
+            $(if $(PROTOCOL),--protocol $(PROTOCOL)) $(if $(GPUS),--gpus-per-node $(GPUS)) \
+            $(if $(NODES),--nodes $(NODES)) $(if $(PARTITION),--partition $(PARTITION)) \
+            $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(TIME_MIN),--time-min $(TIME_MIN)) \
+            $(if $(LOGGER),--logger $(LOGGER)) $(ARGS)
 
 reproduce-table3 reproduce-table4 reproduce-table5 reproduce-table6: reproduce-table%: setup  ## one paper ablation table, N = 3..6 (DATA, DATA_ROOT, TRAINER, ARGS)
 	$(REPRODUCE) --table $*

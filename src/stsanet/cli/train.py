@@ -17,14 +17,23 @@ from stsanet.lit.config import CONF_SOURCE
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="train")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> float | None:
     from stsanet.lit.train import train
 
     try:
-        train(cfg)
+        metrics = train(cfg)
     except ConfigError as error:
         print(f"stsanet-train: configuration error: {error}", file=sys.stderr)
         sys.exit(2)
+    # the value a sweeper optimises (hparams_search=lr_bn_optuna: optimized_metric=val/loss)
+    name = cfg.get("optimized_metric")
+    if name:
+        if name not in metrics:
+            print(f"stsanet-train: optimized_metric={name} was not logged by this run; logged: "
+                  f"{sorted(metrics)}", file=sys.stderr)
+            sys.exit(2)
+        return metrics[name]
+    return None
 
 
 def main() -> None:

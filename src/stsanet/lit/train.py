@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stsanet.lit.checkpoints import best_checkpoint_path, last_checkpoint_path
 from stsanet.lit.checkpoint_info import run_info
 from stsanet.lit.checks import check_train_config
+from stsanet.lit.record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,10 @@ def _output_dir(cfg: DictConfig) -> Path:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (``cfg.train``) and test (``cfg.test``); returns the final metrics as floats."""
-    check_train_config(cfg)
     out_dir = _output_dir(cfg)
+    if cfg.get("ckpt_path") == "auto":
+        cfg.ckpt_path = _resume_path(out_dir)
+    check_train_config(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
@@ -84,9 +89,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = build_loggers(cfg)
     if not loggers:  # logger=none: nothing to report learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    record = RunRecord()  # steps, wall time and loss traces, into results.json
+    callbacks.append(record)
     trainer = build_trainer(cfg, module, callbacks, loggers)
 
     metrics: dict[str, float] = {}
+    started = time.perf_counter()
     if cfg.train:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         metrics.update(_floats(trainer.callback_metrics))
@@ -101,12 +109,71 @@ def train(cfg: DictConfig) -> dict[str, float]:
             "best_checkpoint": best_checkpoint_path(trainer),
             "last_checkpoint": last_checkpoint_path(trainer),
             "output_dir": str(out_dir),
+            "seed": int(cfg.seed),
+            **record.summary(trainer),
+            "world_size": int(trainer.world_size),
+            "accumulate_grad_batches": int(trainer.accumulate_grad_batches),
+            "global_batch": _global_batch(cfg, trainer),
+            "loggers": _logger_ids(loggers),
         }
+        if OmegaConf.select(cfg, "score") is not None:
+            summary["score"] = _score(cfg, module, out_dir, best_checkpoint_path(trainer))
+        summary["seconds"] = round(time.perf_counter() - started, 3)
         temporary = out_dir / ".results.json.tmp"
         temporary.write_text(json.dumps(summary, indent=2))
         temporary.replace(out_dir / "results.json")
         log.info("results in %s", out_dir / "results.json")
     return metrics
+
+
+def _resume_path(out_dir: Path) -> str | None:
+    """``ckpt_path=auto``: this run's ``checkpoints/last.ckpt`` when it exists (a requeued SLURM
+    job or an interrupted sweep resumes where it stopped), else a fresh start."""
+    last = out_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("resuming from %s", last)
+        return str(last)
+    return None
+
+
+def _global_batch(cfg: DictConfig, trainer: pl.Trainer) -> int | None:
+    batch = OmegaConf.select(cfg, "data.batch_size")
+    if batch is None:
+        return None
+    return int(batch) * int(trainer.accumulate_grad_batches) * int(trainer.world_size)
+
+
+def _logger_ids(loggers: list[Any]) -> dict[str, str]:
+    """Where each logger put this run: the wandb run id, the CSV folder."""
+    ids = {}
+    for logger in loggers:
+        name = type(logger).__name__.replace("Logger", "").lower()
+        try:
+            ids[name] = str(logger.version) if name == "wandb" else str(logger.log_dir)
+        except Exception:  # a logger that cannot say; the table links the output folder
+            continue
+    return ids
+
+
+def _score(cfg: DictConfig, module: pl.LightningModule, out_dir: Path,
+           best: str | None) -> dict[str, Any]:
+    """The benchmark score (predict + eval route, stsanet.scoring) of the best checkpoint's
+    weights (selected on the validation loss), or of the final weights without one."""
+    from stsanet.scoring import score_from_config
+
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    net = module.net
+    score = score_from_config(cfg, net, out_dir / "score", device=module.device)
+    if OmegaConf.select(cfg, "score.save_weights", default=False):
+        from stsanet.atomic import atomic_path
+
+        # the weights that were scored, for the fine-tuning chain (init.weights of a later run)
+        with atomic_path(out_dir / "weights.pt") as temporary:
+            torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, temporary)
+        score["weights"] = str(out_dir / "weights.pt")
+    return score
 
 
 def _floats(values: dict[str, Any]) -> dict[str, float]:
