@@ -155,9 +155,9 @@ def phase_forward(size, repeats: int) -> dict:
 # train-phase variants: (memory format of the clip, compiled network). The first is the
 # baseline, the plain eager model; the second is how `stsanet-train` trains by default.
 TRAIN_VARIANTS = {
-    "eager, channels-first clip": (False, False),
-    "eager, channels-last clip": (True, False),
-    "compiled, channels-last clip": (True, True),
+    "eager channels-first clip": (False, False),
+    "eager channels-last clip": (True, False),
+    "compiled channels-last clip": (True, True),
 }
 
 
@@ -245,7 +245,7 @@ def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
             "compile_s": compile_s, "break_even_frames": compile_s / gain if gain > 0 else None}
 
 
-BASELINES = {"forward": "eager fp32", "train": "train step, eager, channels-first clip",
+BASELINES = {"forward": "eager fp32", "train": "train step, eager channels-first clip",
              "predict": "predict, eager"}
 
 

@@ -170,7 +170,7 @@ def test_predict_from_the_weights_only_best_checkpoint(tiny_run, tmp_path):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("predict", overrides=[f"input={video}", f"checkpoint={best}",
-                                            "batch_windows=4", "progress=false", "compile=false"])
+                                            "batch_windows=4", "progress=false"])
     OmegaConf.set_struct(cfg, False)
     cfg.output = str(tmp_path / "predictions")
     cfg.pop("hydra", None)

@@ -1,4 +1,5 @@
-"""Trainer settings of issue 13: GPU precision follows the GPU, `trainer.compile` compiles."""
+"""Trainer and predictor settings of issue 13: GPU precision follows the GPU, `trainer.compile`
+compiles, prediction compiles on GPUs by default."""
 
 from __future__ import annotations
 
@@ -49,3 +50,14 @@ def test_trainer_compile_compiles_the_network_in_place(compile):
     # nn.Module.compile: the module tree and checkpoint keys stay as they were
     assert list(module.net.state_dict()) == keys
     assert (module.net._compiled_call_impl is not None) == compile
+
+
+def test_predict_compiles_on_gpus_by_default_and_takes_explicit_choices():
+    from stsanet.lit.checks import ConfigError
+    from stsanet.lit.predict_run import _compile
+
+    assert _compile("auto", torch.device("cuda")) is True
+    assert _compile("auto", torch.device("cpu")) is False
+    assert _compile(True, torch.device("cpu")) is True and _compile(False, torch.device("cuda")) is False
+    with pytest.raises(ConfigError, match="compile='sometimes'"):
+        _compile("sometimes", torch.device("cpu"))
