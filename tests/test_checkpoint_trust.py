@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from model_helpers import SMALL, small_model
-from pipeline_helpers import write_video
-from stsanet.data.clips import window_indices
+from pipeline_helpers import expected_map, write_video
 from stsanet.data.frames import open_frame_source
 from stsanet.lit.checkpoint_info import CheckpointError, run_info
 from stsanet.lit.checks import ConfigError
@@ -114,18 +112,6 @@ def tiny_checkpoint(path: Path, supervision: str) -> STSANet:
     return net
 
 
-def model_on_window(net, source, t: int, supervision: str) -> np.ndarray:
-    """The map the network gives for frame t's window, resized as the predictor does."""
-    frames = source.read(window_indices(t, source.num_frames, 32, supervision))
-    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
-    tensor = F.interpolate(tensor, size=SMALL, mode="bilinear", align_corners=False,
-                           antialias=True).clamp(0, 1)
-    with torch.no_grad():
-        out = net(tensor.permute(1, 0, 2, 3)[None])
-    return F.interpolate(out[:, None], size=(source.height, source.width), mode="bilinear",
-                         align_corners=False)[0, 0].clamp(0, 1).numpy()
-
-
 def test_last_supervised_checkpoint_predicts_the_windows_last_frame(video, tmp_path):
     checkpoint = tmp_path / "last.ckpt"
     net = tiny_checkpoint(checkpoint, "last")
@@ -137,8 +123,8 @@ def test_last_supervised_checkpoint_predicts_the_windows_last_frame(video, tmp_p
     differs_from_middle = False
     for t in range(source.num_frames):
         got = np.load(tmp_path / "out" / "four" / "float" / f"{t + 1:04d}.npy")
-        np.testing.assert_allclose(got, model_on_window(net, source, t, "last"), atol=1e-5)
-        middle = model_on_window(net, source, t, "middle")
+        np.testing.assert_allclose(got, expected_map(net, source, t, "last", SMALL), atol=1e-5)
+        middle = expected_map(net, source, t, "middle", SMALL)
         differs_from_middle |= not np.allclose(got, middle, atol=1e-3)
     assert differs_from_middle  # the two windows give different maps: the test can tell them apart
 

@@ -8,11 +8,9 @@ import av
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from pipeline_helpers import MeanFrameNet, write_video
-from stsanet.data.clips import window_indices
+from pipeline_helpers import MeanFrameNet, expected_map, write_video
 from stsanet.data.frames import open_frame_source
 from stsanet.predict import (PredictOptions, SlidingWindowPredictor, find_inputs,
                              predict_inputs, to_uint8)
@@ -27,18 +25,6 @@ def video(tmp_path_factory) -> Path:
     return path
 
 
-def expected_map(net, source, t, supervision, size=(32, 64)):
-    frames = source.read(window_indices(t, source.num_frames, 32, supervision))
-    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
-    tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False,
-                           antialias=True).clamp(0, 1)
-    with torch.no_grad():
-        out = net(tensor.permute(1, 0, 2, 3)[None])
-    full = F.interpolate(out[:, None], size=(source.height, source.width), mode="bilinear",
-                         align_corners=False)[0, 0].clamp(0, 1).numpy()
-    return full
-
-
 @pytest.mark.parametrize("supervision", ["middle", "last"])
 def test_windows_edges_and_outputs(video, tmp_path, supervision):
     net = MeanFrameNet()
@@ -51,7 +37,7 @@ def test_windows_edges_and_outputs(video, tmp_path, supervision):
     assert [m.name for m in maps] == [f"{i:04d}.png" for i in range(1, N_FRAMES + 1)]
     assert max(net.calls) <= 6 and sum(net.calls) == N_FRAMES
     for t in (0, 1, N_FRAMES // 2, N_FRAMES - 1):
-        want = expected_map(net, source, t, supervision)
+        want = expected_map(net, source, t, supervision, (32, 64))
         got = np.load(tmp_path / "moving" / "float" / f"{t + 1:04d}.npy")
         assert got.shape == (source.height, source.width)
         np.testing.assert_allclose(got, want, atol=1e-5)

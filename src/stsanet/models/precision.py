@@ -22,7 +22,6 @@ mixed precision and ONNX export all obey it.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 import torch
@@ -33,10 +32,8 @@ def _device_type(x: torch.Tensor) -> str:
     return x.device.type if torch.amp.is_autocast_available(x.device.type) else "cpu"
 
 
-def full_precision(x: torch.Tensor, enabled: bool = True):
+def full_precision(x: torch.Tensor):
     """A region where autocast is off for `x`'s device (cast the inputs with `fp32`)."""
-    if not enabled:
-        return contextlib.nullcontext()
     return torch.autocast(_device_type(x), enabled=False)
 
 
