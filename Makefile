@@ -60,7 +60,7 @@ clean:  ## remove .venv, outputs, multirun and the pytest cache
 # the official validation sampling; FINETUNE_FROM=<ckpt>|scratch for hollywood2/ucf/diem;
 # ARGS="--steps 200" etc.
 DATA ?= synthetic
-REPRODUCE = $(PY) -m stsanet.reproduce --data $(DATA) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
+REPRODUCE = $(PY) -m stsanet.cli.reproduce --data $(DATA) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
             $(if $(TRAINER),--trainer $(TRAINER)) $(if $(SEEDS),--seeds $(SEEDS)) \
             $(if $(LAUNCHER),--launcher $(LAUNCHER)) $(if $(BACKBONE),--backbone $(BACKBONE)) \
             $(if $(FINETUNE_FROM),--finetune-from $(FINETUNE_FROM)) \

@@ -210,7 +210,7 @@ def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
     """Whole-video prediction (frames=0) or its first `frames` frames, eager vs compiled, the
     same weights, alternating; the compiled predictor's first video includes its compile."""
     from stsanet.data.frames import open_frame_source
-    from stsanet.predict import PredictOptions, SlidingWindowPredictor
+    from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor
 
     video = bikes_path()
     frames = frames or open_frame_source(video).num_frames

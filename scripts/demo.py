@@ -42,9 +42,9 @@ def evaluate(data_root: Path, checkpoint: Path, out: Path, frame_step: int) -> d
 
     from stsanet.data.io import write_png_atomic
     from stsanet.data.layouts import build_index
-    from stsanet.lit.predict_run import load_model
+    from stsanet.runs.predict import load_model
     from stsanet.metrics.evaluate import EvalSettings, FrameItem, evaluate_items
-    from stsanet.predict import PredictOptions, SlidingWindowPredictor, to_uint8
+    from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor, to_uint8
 
     torch.set_num_threads(2)
     net, info = load_model(checkpoint, None)

@@ -10,9 +10,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from stsanet.lit.checks import ConfigError, check_train_config
-from stsanet.lit.config import CONF_DIR
+from stsanet.runs.config import CONF_DIR
 from stsanet.models import STSANet
-from stsanet.reproduce import EXPERIMENTS_DIR
+from stsanet.runs.table import EXPERIMENTS_DIR
 
 ROWS = sorted(p.stem for p in (EXPERIMENTS_DIR / "ablation").glob("*.yaml"))
 

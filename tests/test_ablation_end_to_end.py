@@ -22,7 +22,7 @@ import torch
 
 from model_helpers import kylemin_s3d
 from stsanet.data.synthetic import SyntheticSize, generate
-from stsanet.reproduce import main
+from stsanet.cli.reproduce import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SEEDS = (12345, 12346)
@@ -42,7 +42,7 @@ def reproduced(tmp_path_factory):
     torch.save(kylemin_s3d().state_dict(), backbone)
     out = tmp / "out"
     command = [
-        sys.executable, "-m", "stsanet.reproduce", "--table", "6", "--data", "dhf1k",
+        sys.executable, "-m", "stsanet.cli.reproduce", "--table", "6", "--data", "dhf1k",
         "--data-root", str(root), "--backbone", str(backbone), "--seeds", "2", "--steps", "1",
         "--launcher", "submitit_local", "--trainer", "cpu", "--out", str(out), "--",
         "model.norm=agnostic", "model.input_size=[32,32]", "callbacks=none", "logger=csv",

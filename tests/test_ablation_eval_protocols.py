@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from stsanet.metrics.eval_run import EvalConfigError, frame_number, select_protocol, video_list
+from stsanet.runs.evaluate import EvalConfigError, frame_number, select_protocol, video_list
 from stsanet.metrics.evaluate import FrameItem
 
 
@@ -60,7 +60,7 @@ def test_video_subset_from_a_user_given_list_file(tmp_path):
 
 
 def test_eval_config_has_the_options():
-    from stsanet.lit.config import CONF_DIR
+    from stsanet.runs.config import CONF_DIR
 
     cfg = OmegaConf.load(CONF_DIR / "eval.yaml")
     assert cfg.first_frames is None and cfg.videos is None

@@ -14,9 +14,11 @@ import torch
 from PIL import Image
 
 from model_helpers import kylemin_s3d
-from stsanet import reproduce
-from stsanet.reproduce import (METRICS, aggregate, main, multiruns, paired_bootstrap, paper_rows,
-                               pending, read_result, sweep_overrides, world_batch)
+from stsanet.cli.reproduce import main, parse_args
+from stsanet.metrics.significance import paired_bootstrap
+from stsanet.runs import reproduce
+from stsanet.runs.reproduce import multiruns, pending, sweep_overrides, world_batch
+from stsanet.runs.table import METRICS, aggregate, paper_rows, read_result
 
 VIDEOS = [f"{v:04d}" for v in range(601, 613)]
 
@@ -54,7 +56,7 @@ def test_table6_takes_the_datasets_own_paper_numbers():
 
 
 def test_synthetic_sweep_is_rows_by_seeds(tmp_path):
-    args = reproduce.parse_args(["--table", "3"])
+    args = parse_args(["--table", "3"])
     assert args.seeds == reproduce.SYNTHETIC_SEEDS and args.steps == reproduce.SYNTHETIC_STEPS
     overrides = sweep_overrides(args, ["unet", "ours"], [1, 2], tmp_path)
     assert "+ablation=unet,ours" in overrides and "seed=1,2" in overrides
@@ -63,16 +65,16 @@ def test_synthetic_sweep_is_rows_by_seeds(tmp_path):
     assert "+score.protocol=official" in overrides and "ckpt_path=auto" in overrides
     assert f"data.val_stride={reproduce.SYNTHETIC_VAL_STRIDE}" in overrides
     assert f"++trainer.max_steps={reproduce.SYNTHETIC_STEPS}" in overrides
-    every = sweep_overrides(reproduce.parse_args(["--table", "3", "--protocol", "benchmark",
+    every = sweep_overrides(parse_args(["--table", "3", "--protocol", "benchmark",
                                                   "--steps", "50"]), ["ours"], [1], tmp_path)
     assert "+score.protocol=benchmark" in every and "++trainer.max_steps=50" in every
-    real = reproduce.parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
+    real = parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
                                  "--backbone", "scratch"])
     assert real.protocol == "benchmark" and real.seeds == reproduce.REAL_SEEDS
     # Table II (DIEM): first 300 frames, a user-given video subset
     listing = tmp_path / "subset.txt"
     listing.write_text("# the 17 videos\n0601\nBBC_life_in_cold_blood_1278x710\n")
-    diem = reproduce.parse_args(["--table", "6", "--data", "diem", "--data-root", "/d",
+    diem = parse_args(["--table", "6", "--data", "diem", "--data-root", "/d",
                                  "--finetune-from", "/w.pt", "--first-frames", "300",
                                  "--videos-file", str(listing)])
     overrides = sweep_overrides(diem, ["ours"], [1], tmp_path)
@@ -87,11 +89,11 @@ def test_synthetic_sweep_is_rows_by_seeds(tmp_path):
 
 def test_real_data_needs_a_backbone_or_says_scratch(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        reproduce.parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d"])
+        parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d"])
     assert "--backbone /path/S3D_kinetics400.pt" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        reproduce.parse_args(["--table", "3", "--data", "dhf1k"])  # no data root
-    args = reproduce.parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
+        parse_args(["--table", "3", "--data", "dhf1k"])  # no data root
+    args = parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
                                  "--backbone", "scratch"])
     title, _ = reproduce.table_title(args)
     assert "backbone from scratch — not the paper's protocol" in title
@@ -105,7 +107,7 @@ def test_real_data_needs_a_backbone_or_says_scratch(tmp_path, capsys):
     good = tmp_path / "S3D_kinetics400.pt"
     torch.save(kylemin_s3d().state_dict(), good)
     reproduce.check_backbone(str(good))
-    args = reproduce.parse_args(["--table", "5", "--data", "dhf1k", "--data-root", "/d",
+    args = parse_args(["--table", "5", "--data", "dhf1k", "--data-root", "/d",
                                  "--backbone", str(good), "--trainer", "ddp", "--",
                                  "data.num_workers=8"])
     overrides = sweep_overrides(args, ["ours"], [1], tmp_path)
@@ -122,7 +124,7 @@ def test_global_batch_follows_the_device_count():
 
 
 def test_finetuned_datasets_start_from_the_dhf1k_sweep(tmp_path, capsys):
-    args = reproduce.parse_args(["--table", "6", "--data", "ucf", "--data-root", "/d",
+    args = parse_args(["--table", "6", "--data", "ucf", "--data-root", "/d",
                                  "--out", str(tmp_path)])
     overrides = sweep_overrides(args, ["ours"], [1], tmp_path)
     assert (f"init.weights={tmp_path.resolve()}/dhf1k/runs/${{ablation.row}}/seed${{seed}}"
@@ -136,9 +138,9 @@ def test_finetuned_datasets_start_from_the_dhf1k_sweep(tmp_path, capsys):
     assert "Fine-tuned from the DHF1K sweep" in " ".join(reproduce.table_title(args)[1])
     # opting out needs a backbone again, and the title says so
     with pytest.raises(SystemExit):
-        reproduce.parse_args(["--table", "6", "--data", "ucf", "--data-root", "/d",
+        parse_args(["--table", "6", "--data", "ucf", "--data-root", "/d",
                               "--finetune-from", "scratch"])
-    args = reproduce.parse_args(["--table", "6", "--data", "ucf", "--data-root", "/d",
+    args = parse_args(["--table", "6", "--data", "ucf", "--data-root", "/d",
                                  "--finetune-from", "scratch", "--backbone", "scratch"])
     assert "not fine-tuned from DHF1K" in reproduce.table_title(args)[0]
     assert main(["--table", "6", "--data", "ucf", "--data-root", "/d",
@@ -147,7 +149,7 @@ def test_finetuned_datasets_start_from_the_dhf1k_sweep(tmp_path, capsys):
 
 
 def test_slurm_sweep_sets_launcher_and_ddp_together(tmp_path):
-    args = reproduce.parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
+    args = parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d",
                                  "--backbone", "scratch", "--launcher", "slurm",
                                  "--gpus-per-node", "4", "--nodes", "2", "--partition", "gpu",
                                  "--account", "proj", "--time-min", "240", "--logger", "wandb"])

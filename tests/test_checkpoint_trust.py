@@ -17,8 +17,8 @@ from pipeline_helpers import expected_map, write_video
 from stsanet.data.frames import open_frame_source
 from stsanet.lit.checkpoint_info import CheckpointError, run_info
 from stsanet.lit.checks import ConfigError
-from stsanet.lit.config import CONF_DIR
-from stsanet.lit.predict_run import run_predict
+from stsanet.runs.config import CONF_DIR
+from stsanet.runs.predict import run_predict
 from stsanet.models import STSANet
 
 

@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from stsanet.data.layouts import LayoutError
-from stsanet.lit.config import CONF_DIR
+from stsanet.runs.config import CONF_DIR
 
 
 @pytest.mark.parametrize("name", ["dhf1k", "hollywood2", "ucf", "diem"])

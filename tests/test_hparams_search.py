@@ -8,8 +8,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from stsanet.lit.config import CONF_DIR
-from stsanet.reproduce import EXPERIMENTS_DIR
+from stsanet.runs.config import CONF_DIR
+from stsanet.runs.table import EXPERIMENTS_DIR
 
 
 def test_optuna_search_composes_with_an_ablation_row():

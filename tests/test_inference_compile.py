@@ -10,7 +10,7 @@ import torch
 from model_helpers import bikes_clip, bikes_path, randomize, small_model, spread_decoder
 from stsanet.metrics.benchmark import cc
 from stsanet.models.inference import InferenceModel
-from stsanet.predict import PredictOptions, SlidingWindowPredictor
+from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor
 
 pytestmark = pytest.mark.slow
 

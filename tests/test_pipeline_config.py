@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from stsanet.lit.checks import ConfigError, check_predict_config, check_train_config
-from stsanet.lit.config import CONF_DIR
+from stsanet.runs.config import CONF_DIR
 from stsanet.lit.schedule import official_lr
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -75,7 +75,7 @@ def test_loggers_and_callbacks_instantiate(tmp_path):
 
 def test_predict_config_composes():
     cfg = resolve(compose_cfg("predict", ["input=a.mp4", "checkpoint=b.ckpt"]))
-    # null: the checkpoint's own (stsanet.lit.predict_run), middle / 32 for files without them
+    # null: the checkpoint's own (stsanet.runs.predict), middle / 32 for files without them
     assert cfg["supervision"] is None and cfg["clip_len"] is None
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from pipeline_helpers import MeanFrameNet, expected_map, write_video
 from stsanet.data.frames import open_frame_source
-from stsanet.predict import (PredictOptions, SlidingWindowPredictor, find_inputs,
+from stsanet.runs.predictor import (PredictOptions, SlidingWindowPredictor, find_inputs,
                              predict_inputs, to_uint8)
 
 N_FRAMES = 40

@@ -20,8 +20,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from stsanet.data.synthetic import generate
-from stsanet.lit.config import CONF_DIR
-from stsanet.lit.train import train
+from stsanet.runs.config import CONF_DIR
+from stsanet.runs.train import train
 
 # Final weights of a run, by name: filled by KeepFinalWeights at the end of fit.
 FINAL_WEIGHTS: dict[str, dict[str, torch.Tensor]] = {}
@@ -161,7 +161,7 @@ def test_run_folder_has_config_checkpoints_results(tiny_run):
 def test_predict_from_the_weights_only_best_checkpoint(tiny_run, tmp_path):
     from pipeline_helpers import write_video
 
-    from stsanet.lit.predict_run import run_predict
+    from stsanet.runs.predict import run_predict
 
     out, _, _ = tiny_run
     best = json.loads((out / "results.json").read_text())["best_checkpoint"]

@@ -1,4 +1,4 @@
-"""stsanet.scoring: a network scored through the predict route and the eval route, with the
+"""stsanet.runs.scoring: a network scored through the predict route and the eval route, with the
 benchmark protocol (every frame), the official sampling, and Table II's DIEM options."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import torch
 from model_helpers import small_model
 from stsanet.data.layouts import build_index
 from stsanet.data.synthetic import SyntheticSize, generate
-from stsanet.metrics.eval_run import EvalConfigError
-from stsanet.scoring import ScoreOptions, score_network
+from stsanet.runs.evaluate import EvalConfigError
+from stsanet.runs.scoring import ScoreOptions, score_network
 
 FRAMES = 32
 

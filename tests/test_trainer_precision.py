@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from model_helpers import small_model
-from stsanet.lit.config import CONF_DIR, mixed_precision
+from stsanet.runs.config import CONF_DIR, mixed_precision
 
 
 def _compose(overrides: list[str]):
@@ -37,7 +37,7 @@ def test_cpu_trainers_stay_fp32_and_uncompiled():
 @pytest.mark.parametrize("compile", [False, True])
 def test_trainer_compile_compiles_the_network_in_place(compile):
     from stsanet.lit.module import SaliencyModule
-    from stsanet.lit.train import build_trainer
+    from stsanet.runs.train import build_trainer
 
     cfg = _compose(["trainer=cpu", f"trainer.compile={str(compile).lower()}", "logger=none"])
     OmegaConf.set_struct(cfg, False)
@@ -54,7 +54,7 @@ def test_trainer_compile_compiles_the_network_in_place(compile):
 
 def test_predict_compiles_on_gpus_by_default_and_takes_explicit_choices():
     from stsanet.lit.checks import ConfigError
-    from stsanet.lit.predict_run import _compile
+    from stsanet.runs.predict import _compile
 
     assert _compile("auto", torch.device("cuda")) is True
     assert _compile("auto", torch.device("cpu")) is False

@@ -11,7 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from stsanet.lit.config import CONF_SOURCE
+from stsanet.runs.config import CONF_SOURCE
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="check_data")

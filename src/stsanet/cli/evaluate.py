@@ -16,12 +16,12 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from stsanet.lit.config import CONF_SOURCE
+from stsanet.runs.config import CONF_SOURCE
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="eval")
 def _hydra_main(cfg: DictConfig) -> None:
-    from stsanet.metrics.eval_run import EvalConfigError, run_eval
+    from stsanet.runs.evaluate import EvalConfigError, run_eval
 
     try:
         results, paths = run_eval(cfg)

@@ -17,7 +17,7 @@ import sys
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from stsanet.lit.config import CONF_DIR
+from stsanet.runs.config import CONF_DIR
 from stsanet.models.profile import ModelProfile, profile
 
 

@@ -12,14 +12,14 @@ import hydra
 from omegaconf import DictConfig
 
 from stsanet.lit.checks import ConfigError
-from stsanet.lit.config import CONF_SOURCE
+from stsanet.runs.config import CONF_SOURCE
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="predict")
 def _hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from stsanet.lit.predict_run import run_predict
+    from stsanet.runs.predict import run_predict
 
     try:
         outcomes = run_predict(cfg, list(HydraConfig.get().overrides.task))

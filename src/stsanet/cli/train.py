@@ -13,12 +13,12 @@ import hydra
 from omegaconf import DictConfig
 
 from stsanet.lit.checks import ConfigError
-from stsanet.lit.config import CONF_SOURCE
+from stsanet.runs.config import CONF_SOURCE
 
 
 @hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    from stsanet.lit.train import train
+    from stsanet.runs.train import train
 
     try:
         metrics = train(cfg)

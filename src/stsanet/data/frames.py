@@ -32,6 +32,9 @@ from stsanet.atomic import write_text_atomic
 from stsanet.data.io import DataFileError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# containers decord opens (a frame folder is the other kind of video)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv",
+                  ".wmv", ".3gp", ".ts")
 SEEK_MODES = ("random", "keyframe", "sequential")
 # Frames decoded sequentially as the reference when probing; covers several GOPs of the usual
 # encoder settings (keyframe every 12-250 frames) while costing ~0.1 s at 640 × 360.

@@ -32,11 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from stsanet.atomic import write_text_atomic
-from stsanet.data.frames import IMAGE_SUFFIXES, frame_number
+from stsanet.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, frame_number
 from stsanet.data.io import DataFileError
 
 DATASETS = ("dhf1k", "hollywood2", "ucf", "diem", "synthetic")
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 INDEX_FORMAT = 1
 
 

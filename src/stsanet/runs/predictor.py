@@ -23,15 +23,13 @@ import torch.nn.functional as F
 
 from stsanet.atomic import atomic_path
 from stsanet.data.clips import window_indices
-from stsanet.data.frames import IMAGE_SUFFIXES, open_frame_source
-from stsanet.data.io import read_grey_image, write_png_atomic
-from stsanet.lit.visualise import overlay
+from stsanet.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frame_source
+from stsanet.data.io import write_png_atomic
 from stsanet.models.inference import PRECISIONS, InferenceModel
+from stsanet.render.overlay import write_overlay_video
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv",
-                  ".wmv", ".3gp", ".ts")
 DEFAULT_FPS = 25
 
 
@@ -201,45 +199,8 @@ class SlidingWindowPredictor:
         if progress is not None:
             progress.close()
         if opts.overlay and frames is None:
-            write_overlay_video(source, out, video_fps(path))
+            write_overlay_video(source, out.map, out.overlay, video_fps(path))
         return out
-
-
-def write_overlay_video(source, out: VideoOutputs, fps: Fraction, chunk: int = 32) -> Path:
-    """Heat maps (from the written PNGs) over the frames, as an H.264 (or MPEG-4) video."""
-    import av
-
-    target = out.overlay
-    if target.is_file():
-        return target
-    n = source.num_frames
-    # yuv420p needs even sizes: drop a last odd row/column
-    height, width = source.height // 2 * 2, source.width // 2 * 2
-    with atomic_path(target, suffix=".mp4") as temporary:
-        with av.open(str(temporary), mode="w", format="mp4") as container:
-            stream = _video_stream(container, fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            for start in range(0, n, chunk):
-                indices = list(range(start, min(n, start + chunk)))
-                for t, frame in zip(indices, source.read(indices)):
-                    saliency = read_grey_image(out.map(t))
-                    picture = overlay(frame, saliency)[:height, :width]
-                    video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture),
-                                                             format="rgb24")
-                    for packet in stream.encode(video_frame):
-                        container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-    return target
-
-
-def _video_stream(container, fps: Fraction):
-    for codec in ("libx264", "h264", "mpeg4"):
-        try:
-            return container.add_stream(codec, rate=fps)
-        except Exception:  # codec not built into this FFmpeg
-            continue
-    raise RuntimeError("no H.264 or MPEG-4 encoder available in PyAV's FFmpeg")
 
 
 @dataclass

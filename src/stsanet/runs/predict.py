@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from stsanet.lit.checkpoint_info import RunInfo, build_model, read_checkpoint, stored_run_info
 from stsanet.lit.checks import ConfigError, check_predict_config
-from stsanet.predict import PredictOptions, SlidingWindowPredictor, find_inputs, predict_inputs
+from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor, find_inputs, predict_inputs
 
 log = logging.getLogger(__name__)
 

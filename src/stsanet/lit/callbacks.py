@@ -1,4 +1,4 @@
-"""Heat-map overlays (shared by validation logging and stsanet-predict) and logging callbacks."""
+"""Logging callbacks: validation overlays (to the run folder and wandb) and throughput."""
 
 from __future__ import annotations
 
@@ -10,36 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from stsanet.data.io import write_png_atomic
-
-# A jet-like colour ramp: (position, r, g, b), linearly interpolated.
-_RAMP = np.array([
-    [0.00, 0.0, 0.0, 0.5],
-    [0.15, 0.0, 0.0, 1.0],
-    [0.40, 0.0, 1.0, 1.0],
-    [0.60, 1.0, 1.0, 0.0],
-    [0.85, 1.0, 0.0, 0.0],
-    [1.00, 0.5, 0.0, 0.0],
-])
-
-
-def heat_colours(saliency: np.ndarray) -> np.ndarray:
-    """H×W map (any range) → H×W×3 uint8 colours, min-max normalised first."""
-    values = np.asarray(saliency, dtype=np.float32)
-    span = float(values.max() - values.min())
-    values = (values - values.min()) / span if span > 0 else np.zeros_like(values)
-    channels = [np.interp(values, _RAMP[:, 0], _RAMP[:, c]) for c in (1, 2, 3)]
-    return (np.stack(channels, axis=-1) * 255.0 + 0.5).astype(np.uint8)
-
-
-def overlay(frame: np.ndarray, saliency: np.ndarray, strength: float = 0.6) -> np.ndarray:
-    """Blend the heat map over an RGB uint8 frame; transparent where saliency is low."""
-    values = np.asarray(saliency, dtype=np.float32)
-    span = float(values.max() - values.min())
-    alpha = (values - values.min()) / span if span > 0 else np.zeros_like(values)
-    alpha = (strength * alpha)[..., None]
-    blended = (1.0 - alpha) * frame.astype(np.float32) + alpha * heat_colours(values)
-    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-
+from stsanet.render.overlay import overlay
 
 def validation_panel(clip: torch.Tensor, saliency: torch.Tensor, pred: torch.Tensor,
                      frame_in_clip: int) -> np.ndarray:

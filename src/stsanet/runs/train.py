@@ -157,9 +157,9 @@ def _logger_ids(loggers: list[Any]) -> dict[str, str]:
 
 def _score(cfg: DictConfig, module: pl.LightningModule, out_dir: Path,
            best: str | None) -> dict[str, Any]:
-    """The benchmark score (predict + eval route, stsanet.scoring) of the best checkpoint's
+    """The benchmark score (predict + eval route, stsanet.runs.scoring) of the best checkpoint's
     weights (selected on the validation loss), or of the final weights without one."""
-    from stsanet.scoring import score_from_config
+    from stsanet.runs.scoring import score_from_config
 
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]

@@ -2,7 +2,7 @@
 
 This is how a row of ``make reproduce-table<N>`` is scored (SPEC section 7, METRICS.md section
 1.1). The network predicts the evaluation videos with the sliding window
-(:class:`stsanet.predict.SlidingWindowPredictor`: edge frames padded, maps resized bilinearly to
+(:class:`stsanet.runs.predictor.SlidingWindowPredictor`: edge frames padded, maps resized bilinearly to
 the video's original resolution and written as 8-bit PNGs); the PNGs are scored with the
 MATLAB-faithful metrics, s-AUC included, against the original-resolution maps and fixations
 (:func:`stsanet.metrics.evaluate.evaluate_items`). Two protocols:
@@ -18,7 +18,7 @@ video), ``videos=[...]`` (a user-given subset), neither (all test videos).
 
 Everything is resumable: predicted maps that exist are not predicted again and scored frames
 are checkpointed (``frames.partial.jsonl``). The scores (frame-pooled and per video, for the
-paired tests of :mod:`stsanet.reproduce`) come back as a dict for ``results.json``.
+paired tests of :mod:`stsanet.runs.reproduce`) come back as a dict for ``results.json``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 import torch
 
 from stsanet.data.clips import strided_labels
-from stsanet.metrics.eval_run import EvalConfigError, items_from_index, select_protocol
+from stsanet.runs.evaluate import EvalConfigError, items_from_index, select_protocol
 from stsanet.metrics.evaluate import EvalSettings, evaluate_items, write_results
-from stsanet.predict import PredictOptions, SlidingWindowPredictor
+from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor
 
 PROTOCOLS = ("benchmark", "official")
 CHECKPOINT_NAME = "frames.partial.jsonl"
