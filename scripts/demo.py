@@ -43,7 +43,8 @@ def evaluate(data_root: Path, checkpoint: Path, out: Path, frame_step: int) -> d
     from stsanet.data.io import write_png_atomic
     from stsanet.data.layouts import build_index
     from stsanet.runs.predict import load_model
-    from stsanet.metrics.evaluate import EvalSettings, FrameItem, evaluate_items
+    from stsanet.metrics.evaluate import EvalSettings, evaluate_items
+    from stsanet.metrics.eval_inputs import FrameItem
     from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor, to_uint8
 
     torch.set_num_threads(2)

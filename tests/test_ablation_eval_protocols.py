@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from stsanet.runs.evaluate import EvalConfigError, frame_number, select_protocol, video_list
-from stsanet.metrics.evaluate import FrameItem
+from stsanet.metrics.eval_inputs import FrameItem
 
 
 def items(videos=("v1", "v2"), frames=400, pattern="eyeMap_{:05d}"):

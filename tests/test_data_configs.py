@@ -6,7 +6,6 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from stsanet.data.layouts import LayoutError
 from stsanet.runs.config import CONF_DIR
 
 

@@ -17,18 +17,10 @@ from metrics_helpers import make_folder_pair, write_png
 
 from stsanet.data.io import read_fixations
 from stsanet.metrics import benchmark
-from stsanet.metrics.evaluate import (
-    BENCHMARK_COLUMNS,
-    EvalSettings,
-    FrameItem,
-    evaluate_items,
-    folder_pair_items,
-    other_fixation_map,
-    quantize_to_uint8,
-    read_prediction,
-    write_results,
-)
-from stsanet.metrics.evaluate import _Fixations
+from stsanet.metrics.evaluate import BENCHMARK_COLUMNS, EvalSettings, evaluate_items
+from stsanet.metrics.eval_inputs import (Fixations, folder_pair_items, other_fixation_map,
+                                         quantize_to_uint8, read_prediction)
+from stsanet.metrics.eval_results import write_results
 from stsanet.metrics.resize import imresize
 
 FAST = EvalSettings(n_splits=20)
@@ -111,8 +103,8 @@ def test_nan_frames_are_dropped_and_counted(tmp_path):
 
 
 def test_other_map_is_the_union_of_rescaled_fixations():
-    small = _Fixations((2, 2), np.array([0, 1]), np.array([1, 1]))
-    same = _Fixations((4, 4), np.array([0, 0]), np.array([0, 0]))
+    small = Fixations((2, 2), np.array([0, 1]), np.array([1, 1]))
+    same = Fixations((4, 4), np.array([0, 0]), np.array([0, 0]))
     counts = other_fixation_map((4, 4), [small, same])
     # (1,2) and (2,2) in 1-based coordinates double to (2,4) and (4,4); (1,1) counted twice
     expected = np.zeros((4, 4))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 
 import pytest
-import torch
 
 from model_helpers import small_model
 from stsanet.data.layouts import build_index

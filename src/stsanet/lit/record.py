@@ -22,7 +22,7 @@ def _merge(trace: list[list[float]]) -> list[list[float]]:
     """Halve a [[step, loss, count], ...] trace by merging neighbours (count-weighted)."""
     merged = []
     for i in range(0, len(trace) - 1, 2):
-        (s0, l0, n0), (s1, l1, n1) = trace[i], trace[i + 1]
+        (_, l0, n0), (s1, l1, n1) = trace[i], trace[i + 1]
         merged.append([s1, (l0 * n0 + l1 * n1) / (n0 + n1), n0 + n1])
     if len(trace) % 2:
         merged.append(trace[-1])

@@ -24,22 +24,20 @@ checkpoint so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
 
-from stsanet.atomic import write_text_atomic
-from stsanet.data.io import DataFileError, read_fixations, read_grey_image
 from stsanet.metrics import benchmark, exact
+from stsanet.metrics.eval_inputs import (EvaluationInputError, Fixations, FrameItem,
+                                         load_fixations, other_fixation_map, read_gt_map,
+                                         read_prediction)
+from stsanet.metrics.eval_results import EvaluationResults
 from stsanet.metrics.resize import imresize
 
 # Column names as the DHF1K benchmark table prints them (its five first), then KL and AUC-B.
@@ -49,30 +47,6 @@ FAMILIES = {"benchmark": BENCHMARK_COLUMNS, "exact": EXACT_COLUMNS}
 # Metrics that need the continuous map / the fixations / the other-frame map.
 _NEEDS_MAP = {"SIM", "CC", "KL"}
 _NEEDS_OTHER = {"s-AUC", "s-AUC (exact)"}
-
-
-class EvaluationInputError(ValueError):
-    """A frame cannot be scored; the message names the file and what is wrong."""
-
-    def __init__(self, kind: str, path: str | os.PathLike | None, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path is not None else message)
-        self.kind = kind
-        self.path = str(path) if path is not None else None
-
-
-@dataclass(frozen=True)
-class FrameItem:
-    """One frame to score. Paths may be None where the dataset has no such annotation."""
-
-    video: str
-    frame: str
-    prediction: Path
-    saliency_map: Path | None
-    fixations: Path | None
-
-    @property
-    def key(self) -> str:
-        return f"{self.video}/{self.frame}"
 
 
 @dataclass(frozen=True)
@@ -108,137 +82,8 @@ class EvalSettings:
         return out
 
 
-@dataclass
-class EvaluationResults:
-    settings: dict
-    columns: list[str]
-    frames: list[dict] = field(default_factory=list)  # {"video", "frame", column: score}
-    errors: list[dict] = field(default_factory=list)  # {"video", "frame", "kind", "path", "message"}
-    n_items: int = 0
-
-    def _pooled(self, rows: Sequence[dict]) -> tuple[dict, dict]:
-        means, counts = {}, {}
-        for column in self.columns:
-            values = np.array([row[column] for row in rows if column in row], dtype=np.float64)
-            finite = values[np.isfinite(values)]
-            means[column] = float(finite.mean()) if finite.size else float("nan")
-            counts[column] = {"frames": int(finite.size), "nan": int(values.size - finite.size)}
-        return means, counts
-
-    def summary(self) -> dict[str, float]:
-        """Frame-pooled means over the whole split (NaN frames dropped)."""
-        return self._pooled(self.frames)[0]
-
-    def counts(self) -> dict:
-        return {
-            "items": self.n_items,
-            "scored_frames": len(self.frames),
-            "failed_frames": len(self.errors),
-            "per_metric": self._pooled(self.frames)[1],
-        }
-
-    def per_video(self) -> dict[str, dict]:
-        groups: dict[str, list[dict]] = {}
-        for row in self.frames:
-            groups.setdefault(row["video"], []).append(row)
-        out = {}
-        for video in sorted(groups):
-            means, counts = self._pooled(groups[video])
-            out[video] = {"frames": len(groups[video]), "scores": means, "counts": counts}
-        return out
-
-    def to_dict(self) -> dict:
-        return {
-            "family": self.settings["family"],
-            "label": _family_label(self.settings["family"]),
-            "settings": self.settings,
-            "seed": self.settings["seed"],
-            "columns": self.columns,
-            "scores": self.summary(),
-            "counts": self.counts(),
-            "per_video": self.per_video(),
-            "errors": self.errors,
-        }
-
-
-def _family_label(family: str) -> str:
-    if family == "benchmark":
-        return "benchmark (MATLAB-faithful: DHF1K/MIT protocol)"
-    return "exact ROC (research; not comparable with benchmark numbers)"
-
-
-# ---------------------------------------------------------------------------- reading
-
-
-def read_prediction(path: str | os.PathLike) -> np.ndarray:
-    """A saved prediction as float64 H×W in the file's value range (0..255 for 8-bit PNG).
-
-    As in the MATLAB driver: first channel only, converted to double without scaling.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise EvaluationInputError("missing prediction", path, "prediction file not found")
-    try:
-        with Image.open(path) as image:
-            if image.mode == "P":
-                image = image.convert("RGB")
-            array = np.asarray(image)
-    except Exception as error:  # PIL raises many types for corrupt files
-        raise EvaluationInputError("unreadable prediction", path, f"cannot read prediction ({error})") from None
-    if array.ndim == 3:
-        array = array[..., 0]
-    if array.ndim != 2 or array.size == 0:
-        raise EvaluationInputError("unreadable prediction", path, f"expected a 2-D image, got shape {array.shape}")
-    return array.astype(np.float64)
-
-
-def quantize_to_uint8(prediction: np.ndarray) -> np.ndarray:
-    """An in-memory prediction in [0, 1] as the 8-bit values a saved PNG would hold."""
-    return np.clip(np.floor(np.asarray(prediction, dtype=np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
-
-
-@dataclass
-class _Fixations:
-    shape: tuple[int, int]
-    rows: np.ndarray  # 0-based coordinates of fixated pixels
-    cols: np.ndarray
-
-    def mask(self) -> np.ndarray:
-        out = np.zeros(self.shape, dtype=bool)
-        out[self.rows, self.cols] = True
-        return out
-
-
-def _load_fixations(item: FrameItem) -> _Fixations:
-    try:
-        mask = read_fixations(item.fixations)
-    except DataFileError as error:
-        kind = "missing ground truth" if not Path(item.fixations).is_file() else "unreadable ground truth"
-        raise EvaluationInputError(kind, item.fixations, str(error).split(": ", 1)[-1]) from None
-    rows, cols = np.nonzero(mask)
-    return _Fixations(mask.shape, rows.astype(np.int32), cols.astype(np.int32))
-
-
-def other_fixation_map(shape: tuple[int, int], sources: Iterable[_Fixations]) -> np.ndarray:
-    """Count map of the union of other frames' fixations at ``shape`` (DHF1K driver).
-
-    1-based coordinates are scaled by (this size / source size) per axis, rounded half away
-    from zero, and points falling outside are dropped; duplicates add up.
-    """
-    counts = np.zeros(shape, dtype=np.float64)
-    for source in sources:
-        r = np.floor((source.rows + 1) * (shape[0] / source.shape[0]) + 0.5).astype(np.int64)
-        c = np.floor((source.cols + 1) * (shape[1] / source.shape[1]) + 0.5).astype(np.int64)
-        inside = (r >= 1) & (r <= shape[0]) & (c >= 1) & (c <= shape[1])
-        np.add.at(counts, (r[inside] - 1, c[inside] - 1), 1.0)
-    return counts
-
-
 def frame_generator(seed: int, item: FrameItem) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(item.key.encode("utf-8"))]))
-
-
-# ---------------------------------------------------------------------------- scoring
 
 
 def score_frame(
@@ -284,17 +129,6 @@ def score_frame(
         else:  # pragma: no cover - columns() validated the names
             raise ValueError(f"unknown metric column {column!r}")
     return out
-
-
-def _read_gt_map(item: FrameItem) -> np.ndarray | None:
-    if item.saliency_map is None:
-        return None
-    try:
-        # uint8 / 255 in double, as MATLAB's im2double (read_saliency_map gives float32)
-        return read_grey_image(item.saliency_map).astype(np.float64) / 255.0
-    except DataFileError as error:
-        kind = "missing ground truth" if not Path(item.saliency_map).is_file() else "unreadable ground truth"
-        raise EvaluationInputError(kind, item.saliency_map, str(error).split(": ", 1)[-1]) from None
 
 
 def _error_row(item: FrameItem, error: EvaluationInputError) -> dict:
@@ -352,13 +186,13 @@ def evaluate_items(
     results = EvaluationResults(settings=settings.to_dict(), columns=list(columns), n_items=len(items))
 
     # Fixations of the whole split first: s-AUC draws other frames from all of them.
-    fixations: dict[str, _Fixations] = {}
+    fixations: dict[str, Fixations] = {}
     failed: dict[str, dict] = {}
     for item in tqdm(items, desc="reading fixations", disable=not progress, leave=False):
         if item.fixations is None:
             continue
         try:
-            fixations[item.key] = _load_fixations(item)
+            fixations[item.key] = load_fixations(item)
         except EvaluationInputError as error:
             failed[item.key] = _error_row(item, error)
             say(f"skipped {item.key}: {error}")
@@ -400,15 +234,15 @@ def evaluate_items(
 
 def _score_item(
     item: FrameItem,
-    fix: _Fixations | None,
-    pool: Sequence[_Fixations],
+    fix: Fixations | None,
+    pool: Sequence[Fixations],
     columns: Sequence[str],
     settings: EvalSettings,
 ) -> dict:
     if item.saliency_map is None and fix is None:
         raise EvaluationInputError("missing ground truth", None, f"{item.key}: no saliency map and no fixations")
     prediction = read_prediction(item.prediction)
-    gt_map = _read_gt_map(item)
+    gt_map = read_gt_map(item)
     target_shape = fix.shape if fix is not None else gt_map.shape
     if gt_map is not None and gt_map.shape != target_shape:
         raise EvaluationInputError(
@@ -429,149 +263,3 @@ def _score_item(
         prediction, gt_map, fix.mask() if fix is not None else None, other, columns, settings, rng
     )
     return {"video": item.video, "frame": item.frame, **scores}
-
-
-# ---------------------------------------------------------------------------- writing
-
-
-def _fmt(value: float) -> str:
-    return "NaN" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def results_markdown(results: EvaluationResults) -> str:
-    summary = results.summary()
-    counts = results.counts()
-    settings = results.settings
-    lines = [
-        f"# Saliency evaluation: {_family_label(settings['family'])}",
-        "",
-        "| " + " | ".join(results.columns) + " | frames |",
-        "|" + "---|" * (len(results.columns) + 1),
-        "| " + " | ".join(_fmt(summary[c]) for c in results.columns) + f" | {counts['scored_frames']} |",
-        "",
-        f"Seed {settings['seed']}; s-AUC: {settings['n_other_frames']} other frames, "
-        f"{settings['n_splits']} splits, step {settings['step']}; AUC-J jitter {settings['jitter']}. "
-        "Frame-pooled means; NaN frames dropped.",
-        "",
-        "| metric | frames used | NaN frames dropped |",
-        "|---|---|---|",
-    ]
-    for column in results.columns:
-        c = counts["per_metric"][column]
-        lines.append(f"| {column} | {c['frames']} | {c['nan']} |")
-    lines += ["", f"{counts['items']} frames listed, {counts['scored_frames']} scored, "
-              f"{counts['failed_frames']} failed."]
-    if results.errors:
-        lines += ["", "## Frames that could not be scored", ""]
-        for error in results.errors[:200]:
-            lines.append(f"- `{error['video']}/{error['frame']}` ({error['kind']}): {error['message']}")
-        if len(results.errors) > 200:
-            lines.append(f"- ... and {len(results.errors) - 200} more (all listed in results.json)")
-    return "\n".join(lines) + "\n"
-
-
-def results_csv(results: EvaluationResults) -> str:
-    """One row for the whole split ("ALL"), then one per video."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["scope", "frames", *results.columns, "family", "seed"])
-    family, seed = results.settings["family"], results.settings["seed"]
-    summary = results.summary()
-    writer.writerow(["ALL", len(results.frames), *[_fmt(summary[c]) for c in results.columns], family, seed])
-    for video, entry in results.per_video().items():
-        writer.writerow([video, entry["frames"], *[_fmt(entry["scores"][c]) for c in results.columns], family, seed])
-    return buffer.getvalue()
-
-
-def frames_csv(results: EvaluationResults) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["video", "frame", *results.columns])
-    for row in results.frames:
-        writer.writerow([row["video"], row["frame"], *[_fmt(row.get(c, float("nan"))) for c in results.columns]])
-    return buffer.getvalue()
-
-
-def write_results(results: EvaluationResults, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write results.md, results.csv, results.json and frames.csv atomically; return the paths."""
-    out_dir = Path(out_dir)
-    paths = {
-        "markdown": out_dir / "results.md",
-        "csv": out_dir / "results.csv",
-        "json": out_dir / "results.json",
-        "frames": out_dir / "frames.csv",
-    }
-    write_text_atomic(paths["frames"], frames_csv(results))
-    write_text_atomic(paths["json"], json.dumps(_json_safe(results.to_dict()), indent=2) + "\n")
-    write_text_atomic(paths["csv"], results_csv(results))
-    write_text_atomic(paths["markdown"], results_markdown(results))
-    return paths
-
-
-def folder_pair_items(pred_root: str | os.PathLike, gt_root: str | os.PathLike) -> list[FrameItem]:
-    """Items for ``gt_root/<video>/{maps,fixation}/<frame>.png`` vs ``pred_root/<video>/<frame>.png``.
-
-    The frame list is the ground truth's (every ``maps/*.png``, or ``fixation/*.png`` when a
-    video has no maps), so a missing prediction is reported, not silently skipped. Fixations
-    are read from ``fixation/maps/<frame>.mat`` when present (DHF1K), else ``fixation/<frame>.png``.
-    """
-    pred_root, gt_root = Path(pred_root), Path(gt_root)
-    if not gt_root.is_dir():
-        raise FileNotFoundError(f"gt_root {gt_root} is not a folder")
-    if not pred_root.is_dir():
-        raise FileNotFoundError(f"pred_root {pred_root} is not a folder")
-    items: list[FrameItem] = []
-    for video_dir in sorted(p for p in gt_root.iterdir() if p.is_dir()):
-        maps_dir = video_dir / "maps"
-        fix_dir = video_dir / "fixation"
-        stems = {p.stem for p in maps_dir.glob("*.png")} if maps_dir.is_dir() else set()
-        if not stems and fix_dir.is_dir():
-            stems = {p.stem for p in fix_dir.glob("*.png")} | {p.stem for p in (fix_dir / "maps").glob("*.mat")}
-        for stem in sorted(stems):
-            saliency = maps_dir / f"{stem}.png"
-            mat = fix_dir / "maps" / f"{stem}.mat"
-            png = fix_dir / f"{stem}.png"
-            # A frame whose fixation file is missing is reported by name, not skipped quietly.
-            fixation = mat if mat.is_file() else png if fix_dir.is_dir() else None
-            items.append(
-                FrameItem(
-                    video=video_dir.name,
-                    frame=stem,
-                    prediction=pred_root / video_dir.name / f"{stem}.png",
-                    saliency_map=saliency if saliency.is_file() else None,
-                    fixations=fixation,
-                )
-            )
-    if not items:
-        raise FileNotFoundError(
-            f"no ground-truth frames under {gt_root}; expected <video>/maps/<frame>.png "
-            "and <video>/fixation/<frame>.png (or fixation/maps/<frame>.mat)"
-        )
-    return items
-
-
-__all__ = [
-    "BENCHMARK_COLUMNS",
-    "EXACT_COLUMNS",
-    "EvalSettings",
-    "EvaluationInputError",
-    "EvaluationResults",
-    "FrameItem",
-    "evaluate_items",
-    "folder_pair_items",
-    "other_fixation_map",
-    "quantize_to_uint8",
-    "read_prediction",
-    "score_frame",
-    "write_results",
-]

@@ -8,14 +8,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from stsanet.metrics.evaluate import (
-    EvalSettings,
-    EvaluationResults,
-    FrameItem,
-    evaluate_items,
-    folder_pair_items,
-    write_results,
-)
+from stsanet.metrics.evaluate import EvalSettings, evaluate_items
+from stsanet.metrics.eval_results import EvaluationResults, write_results
+from stsanet.metrics.eval_inputs import FrameItem, folder_pair_items
 
 CHECKPOINT_NAME = "frames.partial.jsonl"
 

@@ -32,7 +32,8 @@ import torch
 
 from stsanet.data.clips import strided_labels
 from stsanet.runs.evaluate import EvalConfigError, items_from_index, select_protocol
-from stsanet.metrics.evaluate import EvalSettings, evaluate_items, write_results
+from stsanet.metrics.evaluate import EvalSettings, evaluate_items
+from stsanet.metrics.eval_results import write_results
 from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor
 
 PROTOCOLS = ("benchmark", "official")
