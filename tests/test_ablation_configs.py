@@ -87,11 +87,10 @@ def test_every_experiment_row_composes_to_its_variant(row, experiment):
 
 
 @pytest.mark.parametrize("override,key,value", [
-    ("model/decoder=single_stream", "decoder", "single_stream"),
     ("model/decoder=unet", "decoder", "unet"),
-    ("model/decoder=unet_stsa", "decoder", "unet"),
-    ("model/decoder=unet_amsf", "stsa.enabled", False),
-    ("model/decoder=stsanet", "decoder", "amsf"),
+    ("model/decoder=amsf", "decoder", "amsf"),
+    ("model/stsa=none", "stsa.enabled", False),
+    ("model/stsa=full", "stsa.enabled", True),
     ("model/stsa=no_temporal_relations", "stsa.variant", "no_temporal_relations"),
     ("model/stsa=single_similarity", "stsa.variant", "single_similarity"),
     ("model/stsa=no_layer1", "stsa.variant", "no_layer1"),
@@ -108,7 +107,7 @@ def test_group_options_compose_from_the_command_line(override, key, value):
 
 
 def test_groups_compose_together_and_supervision_group():
-    cfg = compose_train(["experiment=demo", "model/decoder=unet_stsa", "model/stsa=no_layer2",
+    cfg = compose_train(["experiment=demo", "model/decoder=unet", "model/stsa=no_layer2",
                          "model.stsa.remove=[4]", "+data/supervision=last"])
     model = build(cfg)
     assert model.decoder_kind == "unet" and cfg.data.supervision == "last"
@@ -124,14 +123,14 @@ GROUPS["remove"] = ["model.stsa.remove=[]", "model.stsa.remove=[1]", "model.stsa
                     "model.stsa.remove=[1,2,3,4]"]
 PAIRS = [(a, b) for i, first in enumerate(GROUPS) for second in list(GROUPS)[i + 1:]
          for a in GROUPS[first] for b in GROUPS[second]]
-# The pairs that must be refused: a switch that would change nothing in the network.
-NO_STSA_DECODERS = ("model/decoder=single_stream", "model/decoder=unet", "model/decoder=unet_amsf")
+# The pairs that must be refused: a switch that would change nothing in the network. The
+# single-stream decoder needs model/stsa=none, which the other groups' defaults are not.
+SINGLE = "model/decoder=single_stream"
 REFUSED = (
-    {(d, s) for d in NO_STSA_DECODERS for s in GROUPS["stsa"] if s != "model/stsa=full"}
-    | {(d, r) for d in NO_STSA_DECODERS for r in GROUPS["remove"] if r != "model.stsa.remove=[]"}
-    | {(d, a) for d in ("model/decoder=single_stream", "model/decoder=unet",
-                        "model/decoder=unet_stsa")
-       for a in GROUPS["amsf"] if a != "model/amsf=full"}
+    {(SINGLE, s) for s in GROUPS["stsa"] if s != "model/stsa=none"}
+    | {(SINGLE, x) for group in ("remove", "amsf") for x in GROUPS[group]}
+    | {("model/decoder=unet", a) for a in GROUPS["amsf"] if a != "model/amsf=full"}
+    | {("model/stsa=none", r) for r in GROUPS["remove"] if r != "model.stsa.remove=[]"}
 )
 
 
@@ -152,15 +151,18 @@ def test_every_pair_of_variant_groups_builds_or_is_refused_by_name():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model/decoder=single_stream", "model/stsa=single_similarity"],
-     "model.stsa.variant=single_similarity (model/stsa=single_similarity) does nothing with "
-     "model.stsa.enabled=false (model.decoder=single_stream"),
-    (["model/decoder=single_stream", "model.stsa.remove=[1]"],
-     "model.stsa.remove=[1] does nothing with model.stsa.enabled=false"),
+    (["model/decoder=single_stream"],
+     "model.decoder=single_stream has no branches to put STSA on: use stsa.enabled=false "
+     "(model/stsa=none sets stsa.enabled=false"),
+    (["model/stsa=none", "model.stsa.variant=no_layer1"],
+     "model.stsa.variant=no_layer1 does nothing with stsa.enabled=false"),
+    (["model/stsa=none", "model.stsa.remove=[1]"],
+     "model.stsa.remove=[1] does nothing with stsa.enabled=false"),
     (["model/decoder=unet", "model/amsf=no_stms"],
-     "model.amsf.multiscale=False only apply to the AMSF decoder, not model.decoder=unet"),
-    (["model.stsa.remove=[5]"], "model.stsa.remove=[5] must list distinct STSA_n numbers 1-4"),
-    (["model.decoder=amsfx"], "model.decoder='amsfx' is unknown; allowed: amsf, unet, single_stream"),
+     "model.amsf.multiscale=False only apply to decoder=amsf, not decoder=unet"),
+    (["model.stsa.remove=[5]"], "model.stsa.remove lists distinct STSA_n numbers from 1 to 4"),
+    (["model.decoder=amsfx"], "model.decoder must be one of ['amsf', 'unet', 'single_stream']"),
+    (["model.amsf.fusion=mean"], "model.amsf.fusion must be one of ['add', 'concat']"),
     (["model.stsa.remove=[3]", "model.stsa.removed_mid=drop"],
      "model.stsa.removed_mid=drop needs stsa.remove within [1, 4]"),
     (["model.stsa.single_qk=half"], "model.stsa.single_qk=half only apply to stsa.variant="),

@@ -138,7 +138,9 @@ def test_single_stream_uses_only_the_deepest_tap(full):
     (dict(decoder="unet", amsf={"weighting": False}), "only apply to decoder=amsf"),
     (dict(stsa={"remove": [0]}), "from 1 to 4"),
     (dict(stsa={"variant": "no_layer3"}), "stsa.variant must be one of"),
-    (dict(amsf={"fusion": "mul"}), "add or concat"),
+    (dict(amsf={"fusion": "mul"}), r"amsf.fusion must be one of \['add', 'concat'\]"),
+    (dict(stsa={"enabled": False, "variant": "no_layer1"}), "does nothing with stsa.enabled"),
+    (dict(stsa={"enabled": False, "remove": [1]}), "does nothing with stsa.enabled"),
     (dict(amsf={"weigting": False}), "unknown amsf option"),
     (dict(decoder="transformer"), "decoder must be one of"),
     (dict(stsa={"remove": [2], "removed_mid": "drop"}), r"removed_mid=drop needs stsa.remove "

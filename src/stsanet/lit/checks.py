@@ -13,11 +13,14 @@ from omegaconf import DictConfig, OmegaConf
 
 # The allowed values live next to the code that implements them.
 from stsanet.data.clips import SUPERVISIONS
-from stsanet.models.amsf import FUSION_CHOICES
-from stsanet.models.stsa import NORM_CHOICES, STSA_VARIANTS
-from stsanet.models.stsanet import AMSF_DEFAULTS, DECODER_CHOICES, ablation_options
+from stsanet.models.stsa import NORM_CHOICES
+from stsanet.models.stsanet import ablation_options
 from stsanet.models.unpool import UNPOOL_CHOICES
 
+# how the model's switches read as config groups, for the error messages
+GROUP_HINT = ("model/stsa=none sets stsa.enabled=false, model/stsa=full the official STSA, "
+              "model/decoder=amsf|unet|single_stream the decoder, model/amsf=full the default "
+              "AMSF options")
 PAPER_SIZE = (224, 384)
 SIZE_MULTIPLE = 32
 
@@ -60,50 +63,19 @@ def check_model(cfg: DictConfig, prefix: str = "model") -> None:
     check_variants(cfg, prefix)
 
 
-def _choice(value, key: str, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is unknown; allowed: {', '.join(map(str, allowed))}")
-
-
 def check_variants(cfg: DictConfig, prefix: str = "model") -> None:
     """The ablation switches (model/decoder, model/stsa, model/amsf, model.stsa.remove) only in
-    combinations that change the network; a switch that would silently do nothing is refused."""
+    combinations that change the network (the model's rules, :func:`ablation_options`); a switch
+    that would silently do nothing is refused."""
     decoder = OmegaConf.select(cfg, f"{prefix}.decoder")
     if decoder is None:
         return
-    _choice(decoder, f"{prefix}.decoder", DECODER_CHOICES)
     stsa = OmegaConf.to_container(OmegaConf.select(cfg, f"{prefix}.stsa") or {}, resolve=True)
     amsf = OmegaConf.to_container(OmegaConf.select(cfg, f"{prefix}.amsf") or {}, resolve=True)
-    enabled = bool(stsa.get("enabled", True))
-    variant = stsa.get("variant", "full")
-    _choice(variant, f"{prefix}.stsa.variant", STSA_VARIANTS)
-    remove = list(stsa.get("remove") or [])
-    if any(n not in (1, 2, 3, 4) for n in remove) or len(set(remove)) != len(remove):
-        raise ConfigError(f"{prefix}.stsa.remove={remove} must list distinct STSA_n numbers 1-4 "
-                          f"(paper numbering: STSA_1 on the shallowest tap)")
-    _choice(amsf.get("fusion", "add"), f"{prefix}.amsf.fusion", FUSION_CHOICES)
-    with_stsa = "model/decoder=stsanet (AMSF) or unet_stsa (plain fusion)"
-    if decoder == "single_stream" and enabled:
-        raise ConfigError(f"{prefix}.decoder=single_stream with {prefix}.stsa.enabled=true: the "
-                          f"single-stream decoder has no STSA; use model/decoder=single_stream "
-                          f"(it sets {prefix}.stsa.enabled=false)")
-    if not enabled and variant != "full":
-        raise ConfigError(f"{prefix}.stsa.variant={variant} (model/stsa={variant}) does nothing "
-                          f"with {prefix}.stsa.enabled=false ({prefix}.decoder={decoder}, no STSA "
-                          f"modules); use model/stsa=full, or a decoder with STSA: {with_stsa}")
-    if not enabled and remove:
-        raise ConfigError(f"{prefix}.stsa.remove={remove} does nothing with "
-                          f"{prefix}.stsa.enabled=false ({prefix}.decoder={decoder}, no STSA "
-                          f"modules to remove); drop {prefix}.stsa.remove, or use {with_stsa}")
-    if decoder != "amsf" and {**AMSF_DEFAULTS, **amsf} != AMSF_DEFAULTS:
-        changed = ", ".join(f"{prefix}.amsf.{k}={v}" for k, v in amsf.items()
-                            if AMSF_DEFAULTS.get(k) != v)
-        raise ConfigError(f"{changed} only apply to the AMSF decoder, not {prefix}.decoder="
-                          f"{decoder}; use model/amsf=full, or model/decoder=stsanet or unet_amsf")
-    try:  # the model's own rules for the remaining switches (stsa.single_*, stsa.removed_mid)
+    try:
         ablation_options(decoder, stsa, amsf)
     except ValueError as error:
-        raise ConfigError(f"{prefix}.{error}") from None
+        raise ConfigError(f"{prefix}.{error} ({GROUP_HINT})") from None
 
 
 def check_supervision(cfg: DictConfig, key: str) -> None:

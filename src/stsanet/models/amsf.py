@@ -12,6 +12,11 @@ from .channels import STSA_TIME_STEPS
 FUSION_CHOICES = ("add", "concat")
 
 
+def check_fusion(fusion: str) -> None:
+    if fusion not in FUSION_CHOICES:
+        raise ValueError(f"amsf.fusion must be one of {list(FUSION_CHOICES)}, got {fusion!r}")
+
+
 def combine(high: torch.Tensor, low: torch.Tensor, fusion: str) -> torch.Tensor:
     return high + low if fusion == "add" else torch.cat([high, low], dim=1)
 
@@ -28,8 +33,7 @@ class AttentionalWeighting(nn.Module):
 
     def __init__(self, channels: int, fusion: str = "add"):
         super().__init__()
-        if fusion not in FUSION_CHOICES:
-            raise ValueError(f"amsf fusion must be one of {list(FUSION_CHOICES)}, got {fusion!r}")
+        check_fusion(fusion)
         self.fusion = fusion
         both, hidden = 2 * channels, channels // 2
         self.mask = nn.Sequential(nn.Conv3d(both, 1, 1), nn.Sigmoid())
@@ -86,8 +90,7 @@ class AMSFStage(nn.Module):
     def __init__(self, channels: int, out_channels: int, fusion: str = "add",
                  weighting: bool = True, multiscale: bool = True, lateral: bool = True):
         super().__init__()
-        if fusion not in FUSION_CHOICES:
-            raise ValueError(f"amsf fusion must be one of {list(FUSION_CHOICES)}, got {fusion!r}")
+        check_fusion(fusion)
         self.fusion, self.lateral = fusion, lateral
         self.weighting = AttentionalWeighting(channels, fusion) if (weighting and lateral) else None
         merged = 2 * channels if (lateral and fusion == "concat") else channels

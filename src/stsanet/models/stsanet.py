@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .amsf import check_fusion
 from .backbone import S3DBackbone
 from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
 from .decoder import TopDownDecoder
@@ -74,12 +75,17 @@ def ablation_options(decoder: str, stsa: Mapping | None, amsf: Mapping | None):
                          f"its mid conv STSA_2/STSA_3 would hand the decoder C channels where "
                          f"its fusion adds 240/416; use stsa.removed_mid=keep there")
     if decoder == "single_stream" and stsa["enabled"]:
-        raise ValueError("decoder=single_stream has no branches to put STSA on: "
-                         "set stsa.enabled=false (model/decoder=single_stream does)")
+        raise ValueError("decoder=single_stream has no branches to put STSA on: use "
+                         "stsa.enabled=false")
+    if not stsa["enabled"] and (stsa["variant"] != "full" or remove):
+        switch = f"variant={stsa['variant']}" if stsa["variant"] != "full" else f"remove={remove}"
+        raise ValueError(f"stsa.{switch} does nothing with stsa.enabled=false (no STSA modules): "
+                         f"use stsa.enabled=true, or drop it")
+    check_fusion(amsf["fusion"])
     if decoder != "amsf" and amsf != AMSF_DEFAULTS:
-        raise ValueError(f"amsf options {amsf} only apply to decoder=amsf, got decoder={decoder!r}")
-    if amsf["fusion"] not in ("add", "concat"):
-        raise ValueError(f"amsf.fusion must be add or concat, got {amsf['fusion']!r}")
+        changed = ", ".join(f"amsf.{k}={v}" for k, v in amsf.items() if AMSF_DEFAULTS[k] != v)
+        raise ValueError(f"{changed} only apply to decoder=amsf, not decoder={decoder}: use "
+                         f"decoder=amsf, or the default AMSF options")
     amsf.update(weighting=bool(amsf["weighting"]), multiscale=bool(amsf["multiscale"]))
     return stsa, amsf
 
