@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from stsanet.data.clips import window_indices
+from stsanet.data.resize import resize_frames, resize_maps
 from stsanet.data.video_writer import write_video as encode_video
 
 
@@ -48,10 +48,6 @@ def expected_map(net, source, t: int, supervision: str, size) -> np.ndarray:
     """The map `net` gives for frame t's window, resized as the predictor does: the reference
     the predictor's output is checked against."""
     frames = source.read(window_indices(t, source.num_frames, 32, supervision))
-    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
-    tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False,
-                           antialias=True).clamp(0, 1)
     with torch.no_grad():
-        out = net(tensor.permute(1, 0, 2, 3)[None])
-    return F.interpolate(out[:, None], size=(source.height, source.width), mode="bilinear",
-                         align_corners=False)[0, 0].clamp(0, 1).numpy()
+        out = net(resize_frames(frames, size)[None])
+    return resize_maps(out, (source.height, source.width))[0].clamp(0, 1).numpy()

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from stsanet.data.check import DataCheckError
-from stsanet.data.datamodule import (
-    ClipDataset, EpochSampler, SaliencyDataModule, resize_fixations, resize_frames, resize_map)
+from stsanet.data.datamodule import ClipDataset, EpochSampler, SaliencyDataModule
+from stsanet.data.resize import resize_fixations, resize_frames, resize_map
 from stsanet.data.layouts import LayoutError, build_index
 from data_helpers import distinct_frames, write_annotations, write_video
 

@@ -22,7 +22,6 @@ from typing import Sequence
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stsanet.data.check import HANDLING, require_usable
@@ -30,50 +29,10 @@ from stsanet.data.clips import label_offset, strided_labels, window_indices
 from stsanet.data.frames import open_frame_source
 from stsanet.data.io import read_fixations, read_saliency_map
 from stsanet.data.layouts import DATASETS, LayoutError, VideoRecord, build_index
+from stsanet.data.resize import resize_fixations, resize_frames, resize_map
 
 log = logging.getLogger(__name__)
 SAMPLINGS = ("random", "stride", "all")
-
-
-# ----------------------------------------------------------------------------------------------
-# Preprocessing (torch only)
-
-
-def resize_frames(frames: np.ndarray, size: Sequence[int]) -> torch.Tensor:
-    """uint8 N×H×W×3 -> float32 3×N×h×w in [0, 1], antialiased bilinear.
-
-    The resize runs on uint8 in channels-last layout, torch's vectorised antialias kernel
-    (about 25× faster than on float on CPU) whose output, rounded to 8 bits like PIL's
-    ``Image.resize``, matches the official PIL ``Resize`` -> ``ToTensor`` pipeline.
-    """
-    clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
-    if tuple(clip.shape[-2:]) != tuple(size):
-        clip = F.interpolate(clip, size=tuple(size), mode="bilinear", align_corners=False,
-                             antialias=True)
-    return clip.permute(1, 0, 2, 3).float().div_(255.0)
-
-
-def resize_map(saliency: np.ndarray, size: Sequence[int]) -> torch.Tensor:
-    """float H×W in [0, 1] -> h×w, plain bilinear with half-pixel centres (cv2 INTER_LINEAR)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(saliency, dtype=np.float32))
-    if tuple(tensor.shape) == tuple(size):
-        return tensor
-    resized = F.interpolate(tensor[None, None], size=tuple(size), mode="bilinear",
-                            align_corners=False, antialias=False)
-    return resized[0, 0].clamp_(0.0, 1.0)
-
-
-def resize_fixations(fixations: np.ndarray, size: Sequence[int]) -> torch.Tensor:
-    """bool H×W -> float32 h×w in {0, 1}: each fixated pixel (r, c) sets
-    (round(r·h/H), round(c·w/W)), clamped (SPEC 6.5; halves round up)."""
-    height, width = fixations.shape
-    out = torch.zeros(tuple(size), dtype=torch.float32)
-    rows, cols = np.nonzero(fixations)
-    if rows.size:
-        r = np.minimum(np.floor(rows * size[0] / height + 0.5).astype(np.int64), size[0] - 1)
-        c = np.minimum(np.floor(cols * size[1] / width + 0.5).astype(np.int64), size[1] - 1)
-        out[torch.from_numpy(r), torch.from_numpy(c)] = 1.0
-    return out
 
 
 # ----------------------------------------------------------------------------------------------

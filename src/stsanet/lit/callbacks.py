@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from stsanet.data.io import write_png_atomic
+from stsanet.data.resize import resize_maps
 from stsanet.render.overlay import overlay
 
 def validation_panel(clip: torch.Tensor, saliency: torch.Tensor, pred: torch.Tensor,
@@ -20,8 +21,7 @@ def validation_panel(clip: torch.Tensor, saliency: torch.Tensor, pred: torch.Ten
     size = frame.shape[:2]
 
     def fit(map_: torch.Tensor) -> np.ndarray:
-        return torch.nn.functional.interpolate(map_[None, None].float(), size=size,
-                                               mode="bilinear", align_corners=False)[0, 0].numpy()
+        return resize_maps(map_[None].float(), size)[0].numpy()
 
     return np.concatenate([frame, overlay(frame, fit(saliency)), overlay(frame, fit(pred))], axis=1)
 

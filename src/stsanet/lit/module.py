@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torchmetrics import MeanMetric, SumMetric
 
+from stsanet.data.resize import resize_maps
 from stsanet.lit.checkpoint_info import RUN_INFO_KEY
 from stsanet.metrics import benchmark
 from stsanet.metrics.fast import SaliencyMetrics
@@ -23,13 +23,6 @@ from stsanet.metrics.loss import kl_cc_loss
 # Benchmark metrics computed per test sample (MATLAB-faithful, numpy). The shuffled AUC needs
 # fixations of other frames and belongs to the folder-level evaluation (stsanet-eval).
 TEST_METRICS = ("cc", "nss", "sim", "kl", "auc_judd")
-
-
-def resize_to(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """B×h×w → B×H×W, bilinear (the official validation resizes the sigmoid map with cv2 bilinear)."""
-    if tuple(maps.shape[-2:]) == tuple(size):
-        return maps
-    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
 class SaliencyModule(pl.LightningModule):
@@ -93,7 +86,7 @@ class SaliencyModule(pl.LightningModule):
         # channels-last 3D: the backbone's convs, BatchNorms and pools (and every layer whose
         # input follows their layout) run faster forward and backward there (benchmarks/)
         pred = self.net(batch["clip"].contiguous(memory_format=torch.channels_last_3d))
-        loss = kl_cc_loss(pred, resize_to(batch["saliency"], pred.shape[-2:]))
+        loss = kl_cc_loss(pred, resize_maps(batch["saliency"], pred.shape[-2:]))
         self.train_loss.update(loss.detach())
         batch_size = pred.shape[0]
         self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True,
@@ -114,7 +107,7 @@ class SaliencyModule(pl.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         pred = self.net(batch["clip"])
         target = batch["saliency"]
-        pred_full = resize_to(pred, target.shape[-2:])
+        pred_full = resize_maps(pred, target.shape[-2:])
         keep = torch.as_tensor(batch["has_fixation"], device=pred.device).bool()
         self.val_loss.update(kl_cc_loss(pred_full, target), weight=pred.shape[0])
         if keep.any():
@@ -139,7 +132,7 @@ class SaliencyModule(pl.LightningModule):
 
     # ---------------------------------------------------------------------- test
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        pred = resize_to(self.net(batch["clip"]), batch["saliency"].shape[-2:])
+        pred = resize_maps(self.net(batch["clip"]), batch["saliency"].shape[-2:])
         self.test_loss.update(kl_cc_loss(pred, batch["saliency"]), weight=pred.shape[0])
         self.log("test/loss", self.test_loss, on_step=False, on_epoch=True,
                  batch_size=pred.shape[0])

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from stsanet.atomic import atomic_path
 from stsanet.data.clips import window_indices
 from stsanet.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frame_source
 from stsanet.data.io import write_png_atomic
+from stsanet.data.resize import resize_frames, resize_maps
 from stsanet.models.inference import PRECISIONS, InferenceModel
 from stsanet.render.overlay import write_overlay_video
 
@@ -143,11 +143,6 @@ class SlidingWindowPredictor:
             return False
         return not self.options.save_float or out.float_map(frame).is_file()
 
-    def _resize_frames(self, frames: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
-        return F.interpolate(tensor, size=self.input_size, mode="bilinear", align_corners=False,
-                             antialias=True).clamp_(0, 1)
-
     def _forward(self, clips: torch.Tensor) -> torch.Tensor:
         short = self.options.batch_windows - clips.shape[0]
         if self.model.compiled and short > 0:
@@ -184,12 +179,12 @@ class SlidingWindowPredictor:
                 del cache[index]
             missing = [i for i in needed if i not in cache]
             if missing:
-                for index, frame in zip(missing, self._resize_frames(source.read(missing))):
+                resized = resize_frames(source.read(missing), self.input_size)  # 3 x N x h x w
+                for index, frame in zip(missing, resized.unbind(1)):
                     cache[index] = frame
             clips = torch.stack([torch.stack([cache[i] for i in w], dim=1) for w in windows])
             maps = self._forward(clips)
-            maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear",
-                                 align_corners=False)[:, 0].clamp_(0, 1).cpu().numpy()
+            maps = resize_maps(maps, (height, width)).clamp_(0, 1).cpu().numpy()
             for t, saliency in zip(targets, maps):
                 if opts.save_float:
                     _save_npy_atomic(out.float_map(t), saliency.astype(np.float32))

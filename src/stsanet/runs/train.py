@@ -17,10 +17,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from stsanet.atomic import write_text_atomic
 from stsanet.lit.checkpoints import best_checkpoint_path, last_checkpoint_path
 from stsanet.lit.checkpoint_info import run_info
 from stsanet.lit.checks import check_train_config
 from stsanet.lit.record import RunRecord
+from stsanet.models.weights import save_weights
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +121,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if OmegaConf.select(cfg, "score") is not None:
             summary["score"] = _score(cfg, module, out_dir, best_checkpoint_path(trainer))
         summary["seconds"] = round(time.perf_counter() - started, 3)
-        temporary = out_dir / ".results.json.tmp"
-        temporary.write_text(json.dumps(summary, indent=2))
-        temporary.replace(out_dir / "results.json")
+        write_text_atomic(out_dir / "results.json", json.dumps(summary, indent=2))
         log.info("results in %s", out_dir / "results.json")
     return metrics
 
@@ -167,11 +167,8 @@ def _score(cfg: DictConfig, module: pl.LightningModule, out_dir: Path,
     net = module.net
     score = score_from_config(cfg, net, out_dir / "score", device=module.device)
     if OmegaConf.select(cfg, "score.save_weights", default=False):
-        from stsanet.atomic import atomic_path
-
         # the weights that were scored, for the fine-tuning chain (init.weights of a later run)
-        with atomic_path(out_dir / "weights.pt") as temporary:
-            torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, temporary)
+        save_weights(net, out_dir / "weights.pt")
         score["weights"] = str(out_dir / "weights.pt")
     return score
 
