@@ -9,6 +9,8 @@ t-15 ... t+16 with indices < 1 replaced by 1 and > N by N).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 SUPERVISIONS = ("middle", "last")
@@ -41,17 +43,23 @@ def random_label(
     clip_len: int = 32,
     supervision: str = "middle",
     exclusive_end: bool = True,
+    has_map: Callable[[int], bool] | None = None,
 ) -> int:
     """Label of one random training clip.
 
     The official DHF1K/UCF loaders draw the start ``s`` uniformly from ``[0, n - 32)`` (the
     last possible start is never drawn; ``exclusive_end=True``), Hollywood-2 from
     ``[0, n - 32]``. A video shorter than the clip (or exactly as long, with the exclusive
-    rule) gets start 0 and its window is padded by :func:`window_indices`.
+    rule) gets start 0 and its window is padded by :func:`window_indices`. With ``has_map``,
+    only clips whose label frame has a map are drawn (any frame with a map if none has).
     """
+    offset = label_offset(clip_len, supervision)
     starts = num_frames - clip_len + (0 if exclusive_end else 1)
-    start = int(rng.integers(0, starts)) if starts > 0 else 0
-    return min(start + label_offset(clip_len, supervision), num_frames - 1)
+    labels = [min(s + offset, num_frames - 1) for s in range(max(starts, 1))]
+    if has_map is not None:
+        labels = ([t for t in labels if has_map(t)]
+                  or [t for t in range(num_frames) if has_map(t)])
+    return labels[int(rng.integers(0, len(labels)))]
 
 
 def strided_labels(

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stsanet.data.check import HANDLING, require_usable
-from stsanet.data.clips import label_offset, strided_labels, window_indices
+from stsanet.data.clips import label_offset, random_label, strided_labels, window_indices
 from stsanet.data.frames import open_frame_source
 from stsanet.data.io import read_fixations, read_saliency_map
 from stsanet.data.layouts import DATASETS, LayoutError, VideoRecord, build_index
@@ -102,14 +102,10 @@ class ClipDataset(Dataset):
         return state
 
     def random_label(self, video: VideoRecord, epoch: int, item: int) -> int:
-        offset = label_offset(self.clip_len, self.supervision)
-        starts = video.num_frames - self.clip_len + (0 if self.exclusive_end else 1)
-        labels = [min(s + offset, video.num_frames - 1) for s in range(max(starts, 1))]
-        labels = [t for t in labels if video.maps[t] is not None]
-        if not labels:  # short video whose padded label frame lacks a map
-            labels = [t for t, m in enumerate(video.maps) if m is not None]
-        rng = np.random.default_rng([self.seed, epoch, item])
-        return labels[int(rng.integers(0, len(labels)))]
+        """The clip of (epoch, item): the same whatever the worker or the resumption."""
+        return random_label(np.random.default_rng([self.seed, epoch, item]), video.num_frames,
+                            self.clip_len, self.supervision, self.exclusive_end,
+                            has_map=lambda t: video.maps[t] is not None)
 
     def _source(self, video: VideoRecord):
         key = str(video.frames_path)
