@@ -8,6 +8,7 @@ import torch
 from model_helpers import (clip, kylemin_s3d, official_keys, randomize, small_model,
                            torchvision_s3d)
 from stsanet.models import STSANet
+from stsanet.models import key_names as K
 from stsanet.models import weights as W
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
@@ -17,18 +18,18 @@ def test_tsv_round_trip_gives_all_849_keys_and_shapes_back_in_order():
     rows = official_keys()
     assert len(rows) == 849
     official = {k: torch.zeros(s, dtype=DTYPES[d]) for k, s, d in rows}
-    ours = W.official_to_ours(official)
+    ours = K.official_to_ours(official)
     with torch.device("meta"):
         model = STSANet()
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in ours.items()} == expected
-    back = W.ours_to_official(ours)
+    back = K.ours_to_official(ours)
     assert [(k, tuple(v.shape), str(v.dtype)[6:]) for k, v in back.items()] == rows
 
 
 def test_conversion_rejects_unknown_keys():
     with pytest.raises(W.WeightsError, match="1 keys have no stsanet name: head.weight"):
-        W.official_to_ours({"head.weight": torch.zeros(1)})
+        K.official_to_ours({"head.weight": torch.zeros(1)})
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def _error(model, path, loader=W.load_weights) -> str:
 
 def test_missing_unexpected_and_misshaped_keys_are_listed(trained_small, tmp_path):
     model, _ = trained_small
-    sd = W.ours_to_official(model.state_dict())
+    sd = K.ours_to_official(model.state_dict())
     sd = {k: v for k, v in sd.items() if not k.startswith("base")}
     del sd["readout_2.4.bias"], sd["SA_0.0.bias"]
     sd["module_extra.weight"] = torch.zeros(2)
@@ -174,13 +175,13 @@ def test_torchvision_backbone_file(tmp_path):
     # order-preserving 1:1 mapping onto the authors' backbone keys
     tv_keys = [k for k in tv.state_dict() if k.startswith("features.")]
     official = [k for k, _, _ in official_keys() if k.startswith("base")]
-    assert [W.torchvision_to_official(k) for k in tv_keys] == official
+    assert [K.torchvision_to_official(k) for k in tv_keys] == official
 
 
 def test_authors_backbone_file_and_full_checkpoint_as_backbone(trained_small, official_file,
                                                                tmp_path):
     source = trained_small[0]
-    full = W.ours_to_official(source.state_dict())
+    full = K.ours_to_official(source.state_dict())
     torch.save({k: v for k, v in full.items() if k.startswith("base")}, tmp_path / "S3D_backbone.pth")
     model = small_model()
     for path in (tmp_path / "S3D_backbone.pth", official_file):

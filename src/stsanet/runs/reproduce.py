@@ -50,7 +50,8 @@ def world_batch(global_batch: int, world: int) -> tuple[int, int, int]:
 
 def check_backbone(path: str) -> None:
     """Refuse a backbone file that does not load, naming the formats that do."""
-    from stsanet.models.weights import WeightsError, detect_naming, read_state_dict
+    from stsanet.models.key_names import WeightsError, detect_naming
+    from stsanet.models.weights import read_state_dict
 
     try:
         naming = detect_naming(read_state_dict(path))
