@@ -41,7 +41,7 @@ def evaluate(data_root: Path, checkpoint: Path, out: Path, frame_step: int) -> d
     import torch
 
     from stsanet.data.io import write_png_atomic
-    from stsanet.data.layouts import build_index
+    from stsanet.data.index import build_index
     from stsanet.runs.predict import load_model
     from stsanet.metrics.evaluate import EvalSettings, evaluate_items
     from stsanet.metrics.eval_inputs import FrameItem

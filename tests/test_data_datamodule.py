@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from stsanet.data.check import DataCheckError
 from stsanet.data.datamodule import ClipDataset, EpochSampler, SaliencyDataModule
 from stsanet.data.resize import resize_fixations, resize_frames, resize_map
-from stsanet.data.layouts import LayoutError, build_index
+from stsanet.data.layouts import LayoutError
+from stsanet.data.index import build_index
 from data_helpers import distinct_frames, write_annotations, write_video
 
 H, W = 24, 40

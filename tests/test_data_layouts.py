@@ -4,7 +4,8 @@ import scipy.io
 
 from stsanet.data.check import DataCheckError, check_index, require_usable
 from stsanet.data.io import read_fixations, read_saliency_map
-from stsanet.data.layouts import LayoutError, build_index
+from stsanet.data.layouts import LayoutError
+from stsanet.data.index import build_index
 from data_helpers import distinct_frames, write_annotations, write_frame_folder, write_video
 
 H, W = 16, 24

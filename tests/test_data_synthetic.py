@@ -6,7 +6,7 @@ import pytest
 from stsanet.data.check import check_index
 from stsanet.data.frames import open_frame_source, probe_seek_mode
 from stsanet.data.io import read_fixations, read_saliency_map
-from stsanet.data.layouts import build_index
+from stsanet.data.index import build_index
 from stsanet.data.synthetic import SIZES, SyntheticDataModule, blurred_map, gaussian_sigma, generate, render, simulate
 
 

@@ -190,7 +190,7 @@ def test_cli_folder_pair_end_to_end(tmp_path):
 
 def test_cli_dataset_mode_on_the_synthetic_layout(tmp_path):
     from stsanet.data.synthetic import SyntheticSize, generate
-    from stsanet.data.layouts import build_index
+    from stsanet.data.index import build_index
 
     root = generate(tmp_path / "synthetic", size=SyntheticSize(videos=3, train_videos=2, frames=6, height=64, width=96))
     index = build_index("synthetic", root, use_cache=False)

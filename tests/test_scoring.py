@@ -8,7 +8,7 @@ import csv
 import pytest
 
 from model_helpers import small_model
-from stsanet.data.layouts import build_index
+from stsanet.data.index import build_index
 from stsanet.data.synthetic import SyntheticSize, generate
 from stsanet.runs.evaluate import EvalConfigError
 from stsanet.runs.scoring import ScoreOptions, score_network

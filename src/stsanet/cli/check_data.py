@@ -18,7 +18,7 @@ from stsanet.runs.config import CONF_SOURCE
 def _hydra_main(cfg: DictConfig) -> None:
     from stsanet.data.check import check_index
     from stsanet.data.io import DataFileError
-    from stsanet.data.layouts import build_index
+    from stsanet.data.index import build_index
 
     root = OmegaConf.select(cfg, "data.root", throw_on_missing=False)
     if root is None or str(root) in ("", "???"):

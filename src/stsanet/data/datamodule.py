@@ -28,7 +28,8 @@ from stsanet.data.check import HANDLING, require_usable
 from stsanet.data.clips import label_offset, random_label, strided_labels, window_indices
 from stsanet.data.frames import open_frame_source
 from stsanet.data.io import read_fixations, read_saliency_map
-from stsanet.data.layouts import DATASETS, LayoutError, VideoRecord, build_index
+from stsanet.data.layouts import DATASETS, LayoutError, VideoRecord
+from stsanet.data.index import build_index
 from stsanet.data.resize import resize_fixations, resize_frames, resize_map
 
 log = logging.getLogger(__name__)

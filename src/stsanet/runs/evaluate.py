@@ -150,7 +150,7 @@ def _all_items(cfg: DictConfig) -> list[FrameItem]:
             raise EvalConfigError(str(error)) from None
     if has_data:
         from stsanet.data.io import DataFileError
-        from stsanet.data.layouts import build_index
+        from stsanet.data.index import build_index
 
         if OmegaConf.is_missing(cfg.data, "root") or not cfg.data.get("root"):
             raise EvalConfigError("data.root is required: pass data.root=/path/to/the/dataset")

@@ -152,7 +152,7 @@ def score_from_config(cfg, net: torch.nn.Module, out_dir: str | Path,
     """:func:`score_network` with the run's data config and ``cfg.score`` (a train config)."""
     from omegaconf import OmegaConf
 
-    from stsanet.data.layouts import build_index
+    from stsanet.data.index import build_index
 
     node = OmegaConf.to_container(cfg.score, resolve=True)
     data = cfg.data
