@@ -1,0 +1,2 @@
+"""Jobs: a validated config in, work done, results written (train, predict, evaluate, scoring,
+reproduce and its table)."""
