@@ -17,7 +17,6 @@ from stsanet.data.layouts import (DATASETS, DatasetIndex, LayoutError, VideoReco
 INDEX_FORMAT = 1
 
 
-
 def _cache_dir() -> Path:
     return Path(os.environ.get("STSANET_CACHE_DIR") or Path.home() / ".cache" / "stsanet")
 

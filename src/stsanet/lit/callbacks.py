@@ -13,6 +13,7 @@ from stsanet.data.io import write_png_atomic
 from stsanet.data.resize import resize_maps
 from stsanet.render.overlay import overlay
 
+
 def validation_panel(clip: torch.Tensor, saliency: torch.Tensor, pred: torch.Tensor,
                      frame_in_clip: int) -> np.ndarray:
     """One row: labelled frame | ground-truth overlay | prediction overlay (uint8 H×3W×3)."""

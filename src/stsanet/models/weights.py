@@ -201,7 +201,7 @@ def _norm_hint(sd: Mapping[str, torch.Tensor], module: nn.Module) -> str | None:
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
     """Our format: {"format": "stsanet", "config": constructor options, "state_dict": ...}."""
     payload = {"format": OURS_FORMAT, "config": dict(getattr(model, "config", {})),
-               "state_dict": model.state_dict()}
+               "state_dict": _cpu_state_dict(model)}
     _atomic_save(payload, path)
 
 
@@ -211,10 +211,15 @@ def save_official(model: nn.Module, path: str | os.PathLike, module_prefix: bool
     if config is not None and config.get("norm") != "full_shape":
         raise WeightsError("the authors' format holds full-shape LayerNorms; a model built with "
                            f"norm={config.get('norm')!r} cannot be saved in it (use save_weights)")
-    sd = ours_to_official(model.state_dict())
+    sd = ours_to_official(_cpu_state_dict(model))
     if module_prefix:
         sd = {f"module.{k}": v for k, v in sd.items()}
     _atomic_save(sd, path)
+
+
+def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    # files load on any machine with a plain torch.load, whatever device trained the model
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def _atomic_save(obj, path: str | os.PathLike) -> None:

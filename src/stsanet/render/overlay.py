@@ -42,7 +42,6 @@ def overlay(frame: np.ndarray, saliency: np.ndarray, strength: float = 0.6) -> n
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
-
 def write_overlay_video(source, map_png: Callable[[int], Path], target: Path, fps: Fraction,
                         chunk: int = 32) -> Path:
     """Heat maps (the PNG `map_png(t)` of each frame t) over the frames of `source` (a frame
