@@ -235,3 +235,50 @@ def write_comparison(path: Path, folders: dict[str, Path], candidates: list[Exam
         {"title": title, "models": {k: str(v) for k, v in folders.items()},
          "frames": records}, indent=1))
     return records
+
+
+def parse_models(models: list[str]) -> dict[str, Path]:
+    """``LABEL=FOLDER`` (or ``FOLDER``, labelled by its name) -> {label: folder}."""
+    folders: dict[str, Path] = {}
+    for model in models:
+        label, sep, folder = model.partition("=")
+        if not sep:
+            label, folder = Path(model).name or model, model
+        if not label or not folder:
+            raise CompareError(f"{model!r}: give a model as LABEL=FOLDER or FOLDER")
+        if label in folders:
+            raise CompareError(f"{model!r}: the label {label!r} is given twice; label the "
+                               "folders apart as LABEL=FOLDER")
+        folders[label] = Path(folder)
+    return folders
+
+
+def compare_folders(models: list[str], data: str, data_root: str, split: str = "val",
+                    videos: list[str] | None = None, output: str = "comparison.png",
+                    title: str | None = None, fixed: int = SHOWN_FIXED,
+                    disagree: int = SHOWN_DISAGREE,
+                    max_candidates: int = MAX_CANDIDATES) -> tuple[Path, list[dict]]:
+    """stsanet-compare: the comparison figure of prediction folders against a dataset's ground
+    truth, written to ``output`` (with its JSON); returns the path and the shown frames."""
+    from stsanet.data.index import build_index
+    from stsanet.data.layouts import DATASETS
+
+    folders = parse_models(models)
+    if data not in DATASETS:
+        raise CompareError(f"--data {data}: unknown layout; choose one of {', '.join(DATASETS)}")
+    if disagree < 0 or max_candidates < 1:
+        raise CompareError("--disagree must be >= 0 and --max-candidates >= 1")
+    try:
+        index = build_index(data, data_root)
+    except DataFileError as error:
+        raise CompareError(f"--data-root {data_root}: {error}") from None
+    candidates = frames_of_index(index, split, videos)
+    path = Path(output)
+    try:
+        records = write_comparison(path, folders, candidates,
+                                   title or f"{data} {split}: " + ", ".join(folders),
+                                   fixed=fixed, disagree=disagree, max_candidates=max_candidates)
+    except OSError as error:
+        raise CompareError(f"--output {output}: cannot be written ({error.strerror or error})") \
+            from None
+    return path, records

@@ -95,6 +95,7 @@ def log_table_run(paths: dict[str, Path], group: str, name: str, overrides: list
     out_dir = Path(paths["json"]).parent
     run = wandb.init(project=settings["project"], group=group, name=name, job_type="table",
                      tags=tags, dir=str(out_dir), mode="offline" if settings["offline"] else "online",
+                     settings=wandb.Settings(console="off"),  # this run has no output of its own
                      config={"table": aggregate["table"], "seeds": aggregate["seeds"],
                              "protocol": aggregate["protocol"]})
     try:
@@ -103,8 +104,13 @@ def log_table_run(paths: dict[str, Path], group: str, name: str, overrides: list
         for metric in metrics:
             columns += [metric, f"{metric} std", f"{metric} paper", f"{metric} mark"]
         cells_columns = [f"cell: {c}" for c in aggregate["cells"]["columns"]]
+        width = len(cells_columns)
+        # the markdown's cells of each row, found by its label (the first cell)
+        cells_of = {cells[0]: (cells + [""] * width)[:width]
+                    for cells in aggregate["cells"]["rows"] if cells}
         data = []
-        for entry, cells in zip(aggregate["rows"], aggregate["cells"]["rows"]):
+        for entry in aggregate["rows"]:
+            cells = cells_of.get(entry["label"], [""] * width)
             line = [entry["row"], entry["label"], entry["runs"]]
             for metric in metrics:
                 value = entry["metrics"][metric]
