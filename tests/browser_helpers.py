@@ -25,8 +25,8 @@ def chromium() -> str:
     found = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).is_file() else None)
     if found:
         return found
-    reason = ("Chromium is not installed (apt-get install -y chromium); the HTML report's "
-              "browser check needs it")
+    reason = ("Chromium is not installed (make browser, or apt-get install -y chromium); the "
+              "HTML report's browser check needs it")
     if os.environ.get("STSANET_REQUIRE_CHROMIUM") == "1":
         pytest.fail(reason + ", and STSANET_REQUIRE_CHROMIUM=1 requires it")
     pytest.skip(reason)

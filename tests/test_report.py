@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import browser_helpers
 from browser_helpers import open_page
 from stsanet.data.index import build_index
 from stsanet.data.io import read_saliency_map, write_png_atomic
@@ -121,3 +122,14 @@ def test_page_renders_in_a_headless_browser(table):
         assert image.size == (1400, 2400)
         pixels = np.asarray(image.convert("L"))
     assert pixels.std() > 10  # something was drawn, not a blank page
+
+
+def test_browser_check_skips_without_chromium_unless_required(monkeypatch):
+    monkeypatch.setattr(browser_helpers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(browser_helpers, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.delenv("STSANET_REQUIRE_CHROMIUM", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
+        browser_helpers.chromium()
+    monkeypatch.setenv("STSANET_REQUIRE_CHROMIUM", "1")
+    with pytest.raises(pytest.fail.Exception, match="STSANET_REQUIRE_CHROMIUM=1 requires it"):
+        browser_helpers.chromium()
