@@ -133,3 +133,23 @@ def test_browser_check_skips_without_chromium_unless_required(monkeypatch):
     monkeypatch.setenv("STSANET_REQUIRE_CHROMIUM", "1")
     with pytest.raises(pytest.fail.Exception, match="STSANET_REQUIRE_CHROMIUM=1 requires it"):
         browser_helpers.chromium()
+
+
+def test_table_run_says_so_when_wandb_refuses(table, monkeypatch, capsys):
+    import wandb
+
+    from stsanet.runs.tracker import log_table_run, wandb_settings
+
+    _, _, paths = table
+    assert wandb_settings([]) == {"project": "stsanet", "offline": True}  # the logger config
+    online = ["logger.wandb.offline=false", "logger.wandb.project=mine"]
+    assert wandb_settings(online) == {"project": "mine", "offline": False}
+
+    def refuse(**settings):
+        assert settings["mode"] == "online" and settings["group"] == "table5-synthetic"
+        raise wandb.errors.UsageError("api_key not configured (no-tty)")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    assert log_table_run(paths, "table5-synthetic", "table5", online, ["table5"]) is None
+    assert capsys.readouterr().err == ("reproduce: the table was not logged to wandb (api_key "
+                                       "not configured (no-tty)); its files are written\n")

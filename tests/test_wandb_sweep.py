@@ -13,6 +13,8 @@ import pytest
 from stsanet.cli.reproduce import main
 from wandb_helpers import offline_runs, read_run
 
+pytestmark = pytest.mark.slow  # trains two STSANet runs (about 30 s on 2 loaded cores)
+
 SEED = 12345
 ROWS = ("ours", "last_supervised")
 

@@ -293,10 +293,9 @@ def reproduce(args: argparse.Namespace) -> int:
                       "what finished, rerun to continue", file=sys.stderr)
     title, notes = table_title(args)
     paths = aggregate(args.table, rows, seeds, runs_dir, base, title, notes)
-    if args.logger == "wandb":
-        run_id = log_table_run(paths, wandb_group(args), f"table{args.table}", args.overrides,
-                               [f"table{args.table}", args.data, "table"])
-        print(f"reproduce: table logged to wandb run {run_id} (group {wandb_group(args)})")
+    if args.logger == "wandb":  # the table, its figures and its page in one run of the group
+        log_table_run(paths, wandb_group(args), f"table{args.table}", args.overrides,
+                      [f"table{args.table}", args.data, "table"])
     print(Path(paths["md"]).read_text())
     print("written: " + ", ".join(str(p) for p in paths.values()))
     return code

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,26 @@ def wandb_settings(overrides: list[str]) -> dict[str, Any]:
 
 
 def log_table_run(paths: dict[str, Path], group: str, name: str, overrides: list[str],
-                  tags: list[str]) -> str:
+                  tags: list[str]) -> str | None:
     """One wandb run in the sweep's ``group`` holding the table: ``table`` (a wandb Table of
     the markdown table's cells, with the means, spreads and the paper's values as numbers),
     ``table/<row>/<metric>`` means in the summary, the chart, the comparison figure, the loss
-    curves and the HTML page. Returns the run id."""
+    curves and the HTML page. Says where in one line and returns the run id; where wandb
+    refuses (online without a login, say), says so and returns None: the table's files stand."""
+    import wandb
+
+    try:
+        run_id = _log_table(paths, group, name, overrides, tags)
+    except wandb.errors.Error as error:
+        print(f"reproduce: the table was not logged to wandb ({error}); its files are written",
+              file=sys.stderr)
+        return None
+    print(f"reproduce: table logged to wandb run {run_id} (group {group})")
+    return run_id
+
+
+def _log_table(paths: dict[str, Path], group: str, name: str, overrides: list[str],
+               tags: list[str]) -> str:
     import wandb
 
     settings = wandb_settings(overrides)
