@@ -51,16 +51,18 @@ class ExampleFrame:
     video: str
     frame: int  # 0-based
     frames_path: str
-    saliency: str | None
+    saliency: str  # the ground-truth map (example frames are frames that have one)
     fixations: str | None
 
 
 def _spread(items: list, count: int) -> list:
-    """`count` items spread evenly over `items` (all of them when there are fewer)."""
+    """`count` items spread evenly over `items`, first and last included (all of them when
+    there are no more than `count`)."""
     if len(items) <= count:
         return list(items)
-    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)] \
-        if count > 1 else [items[0]]
+    if count == 1:
+        return [items[0]]
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
 def example_frames(videos, first_frames: int | None = None,
