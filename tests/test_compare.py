@@ -22,7 +22,7 @@ from stsanet.runs.scoring import ScoreOptions, score_network
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("compare")
-    root = generate(tmp / "data", size=SyntheticSize(videos=3, train_videos=1, frames=16,
+    root = generate(tmp / "data", size=SyntheticSize(videos=3, train_videos=1, frames=40,
                                                      height=48, width=80, radius=4))
     index = build_index("synthetic", root, use_cache=False)
     yy, xx = np.mgrid[0:48, 0:80]
@@ -44,9 +44,9 @@ def test_compare_shows_fixed_frames_and_the_largest_disagreement(data, capsys):
                  "--data-root", str(root), "--output", str(output)]) == 0
     shown = json.loads(output.with_suffix(".json").read_text())["frames"]
     assert len(shown) == 5 and "written:" in capsys.readouterr().out
-    assert [(f["video"], f["frame"]) for f in shown[:2]] == [("0002", 1), ("0003", 16)]
+    assert [(f["video"], f["frame"]) for f in shown[:2]] == [("0002", 1), ("0003", 40)]
     assert all(f["cc"]["truth"] == pytest.approx(1.0) for f in shown)
-    # the three others: the largest CC spread between the two models over all 32 frames
+    # the three others: the largest CC spread between the two models over all 80 frames
     spreads = {}
     for example in frames_of_index(index, "val"):
         truth = read_saliency_map(example.saliency)
@@ -87,19 +87,24 @@ def test_bad_inputs_get_one_line_and_exit_code_2(data, capsys, arguments, messag
 
 def test_scoring_keeps_the_example_maps_without_keeping_the_predictions(data):
     tmp, _, index = data
-    net = MeanFrameNet(input_size=(32, 32))
-    out = tmp / "scored"
-    result = score_network(net, index, ScoreOptions(protocol="official", val_stride=32), out,
-                           input_size=(32, 32))
-    assert result["frames"] == 2  # one labelled frame per 16-frame validation video
-    assert not (out / "predictions").exists()  # the scored maps are not kept
-    kept = read_examples(out / EXAMPLES_DIR)
     videos = index.split("val")
-    assert kept == example_frames(videos)
-    assert [(e.video, e.frame) for e in kept] == [("0002", 5), ("0002", 10), ("0003", 5),
-                                                  ("0003", 10)]
-    for example in kept:
-        path = out / EXAMPLES_DIR / example.video / "maps" / f"{example.frame + 1:04d}.png"
-        assert Image.open(path).size == (80, 48)
-    # the frames scoring did not predict (official sampling) cost one window each
-    assert sum(net.calls) == 2 + 4
+    kept_by = {}
+    for supervision in ("middle", "last"):
+        net = MeanFrameNet(input_size=(32, 32))
+        out = tmp / f"scored-{supervision}"
+        result = score_network(net, index, ScoreOptions(protocol="official", val_stride=8), out,
+                               input_size=(32, 32), supervision=supervision)
+        assert result["frames"] == 4  # two labelled frames per 40-frame validation video
+        assert not (out / "predictions").exists()  # the scored maps are not kept
+        kept_by[supervision] = read_examples(out / EXAMPLES_DIR)
+        for example in kept_by[supervision]:
+            path = out / EXAMPLES_DIR / example.video / "maps" / f"{example.frame + 1:04d}.png"
+            assert Image.open(path).size == (80, 48)
+        # middle: the example frames are frames it scored (copied, no extra window); last: its
+        # labelled frames differ, so it predicts the same example frames, one window each
+        assert sum(net.calls) == {"middle": 4, "last": 4 + 4}[supervision]
+    assert kept_by["middle"] == kept_by["last"]
+    # of the middle-supervised labelled frames (15 and 23), those nearest a third and two thirds
+    assert [(e.video, e.frame) for e in kept_by["middle"]] == [
+        ("0002", 15), ("0002", 23), ("0003", 15), ("0003", 23)]
+    assert [e.frame for e in example_frames(videos)[:2]] == [13, 26]  # benchmark: every frame

@@ -2,13 +2,15 @@
 
 Which maps are kept. Scoring deletes its predicted maps (every frame of every evaluation video
 is too much to keep per run), so each scored run keeps the maps of a few *example frames*,
-chosen by a rule that depends only on the evaluation videos, never on the model, so every row of
-a table keeps the same frames: the videos in name order, at most :data:`MAX_EXAMPLE_VIDEOS`
-spread evenly over them, and in each the annotated frame nearest to each of
-:data:`EXAMPLE_POSITIONS` of its length. They sit in ``<run>/score/examples/`` in the
-stsanet-predict layout (``<video>/maps/0001.png``), with ``examples.json`` naming the frames,
-videos and ground-truth files. Frames the scoring protocol already predicted are copied; the
-others (official sampling only) cost one extra window each.
+chosen by a rule that depends only on the evaluation videos and the scoring protocol, never on
+the model, so every row of a table keeps the same frames: the videos in name order, at most
+:data:`MAX_EXAMPLE_VIDEOS` spread evenly over them, and in each, among the annotated frames the
+protocol scores for a middle-supervised network (every frame under the benchmark protocol), the
+frame nearest to each of :data:`EXAMPLE_POSITIONS` of their span. They sit in
+``<run>/score/examples/`` in the stsanet-predict layout (``<video>/maps/0001.png``), with
+``examples.json`` naming the frames, videos and ground-truth files. Maps scoring predicted are
+copied, so they cost nothing; only a last-supervised network under the official sampling
+(whose labelled frames differ) predicts its example frames, one window each.
 
 Which frames are shown. Of the frames every model has a map for (and, for folders holding
 many, at most ``max_candidates`` spread evenly over them), the figure shows ``fixed`` fixed
@@ -65,18 +67,19 @@ def _spread(items: list, count: int) -> list:
     return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
-def example_frames(videos, first_frames: int | None = None,
-                   positions: tuple[float, ...] = EXAMPLE_POSITIONS,
+def example_frames(videos, scored=None, positions: tuple[float, ...] = EXAMPLE_POSITIONS,
                    max_videos: int = MAX_EXAMPLE_VIDEOS) -> list[ExampleFrame]:
-    """The frames a scored run keeps maps for (the rule in the module doc)."""
+    """The frames a scored run keeps maps for (the rule in the module doc). ``scored(video)``:
+    the frames the scoring protocol predicts for a middle-supervised network (None: all)."""
     out = []
     for video in _spread(sorted(videos, key=lambda v: v.name), max_videos):
-        length = min(video.num_frames, first_frames or video.num_frames)
-        annotated = [i for i in range(length) if video.maps[i] is not None]
+        frames = scored(video) if scored is not None else None
+        frames = range(video.num_frames) if frames is None else sorted(frames)
+        annotated = [i for i in frames if video.maps[i] is not None]
         chosen = []
         for position in positions:
             if annotated:
-                target = position * (length - 1)
+                target = annotated[0] + position * (annotated[-1] - annotated[0])
                 best = min(annotated, key=lambda i: (abs(i - target), i))
                 if best not in chosen:
                     chosen.append(best)
@@ -89,28 +92,29 @@ def example_frames(videos, first_frames: int | None = None,
 
 
 def keep_examples(predictor, videos, pred_root: Path, out_dir: Path,
-                  first_frames: int | None = None) -> list[ExampleFrame]:
+                  scored=None) -> list[ExampleFrame]:
     """Keep the example frames' maps of a scored network in ``out_dir`` (copied from
-    ``pred_root`` where scoring predicted them, predicted otherwise) with ``examples.json``."""
-    examples = example_frames(videos, first_frames)
+    ``pred_root`` where scoring predicted them, predicted otherwise) with ``examples.json``;
+    ``scored`` as in :func:`example_frames`."""
+    examples = example_frames(videos, scored)
     by_name = {v.name: v for v in videos}
     for name in dict.fromkeys(e.video for e in examples):
         frames = [e.frame for e in examples if e.video == name]
-        scored, kept = VideoOutputs(Path(pred_root), name), VideoOutputs(Path(out_dir), name)
+        predicted, kept = VideoOutputs(Path(pred_root), name), VideoOutputs(Path(out_dir), name)
         missing = []
         for frame in frames:
-            if scored.map(frame).is_file():
+            if predicted.map(frame).is_file():
                 kept.maps.mkdir(parents=True, exist_ok=True)
-                write_bytes_atomic(kept.map(frame), scored.map(frame).read_bytes())
+                write_bytes_atomic(kept.map(frame), predicted.map(frame).read_bytes())
             elif not kept.map(frame).is_file():
                 missing.append(frame)
-        if missing:
+        if missing:  # e.g. a last-supervised network under the official sampling
             predictor.predict_video(Path(by_name[name].frames_path), Path(out_dir), name=name,
                                     frames=missing)
     write_text_atomic(Path(out_dir) / EXAMPLES_FILE, json.dumps(
-        {"rule": f"at most {MAX_EXAMPLE_VIDEOS} evaluation videos spread evenly; in each the "
-                 f"annotated frame nearest to {', '.join(f'{p:.2f}' for p in EXAMPLE_POSITIONS)}"
-                 " of its length",
+        {"rule": f"at most {MAX_EXAMPLE_VIDEOS} evaluation videos spread evenly; in each, of "
+                 "the annotated frames the protocol scores (middle supervision), those nearest "
+                 f"to {', '.join(f'{p:.2f}' for p in EXAMPLE_POSITIONS)} of their span",
          "frames": [asdict(e) for e in examples]}, indent=1))
     return examples
 

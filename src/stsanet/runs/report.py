@@ -98,8 +98,9 @@ def _examples(rows, results: dict, path: Path, title: str) -> tuple[bytes | None
                + ", ".join(f"{label}: seed {seed}" for label, seed in seeds.items()) + "); "
                f"{len(records)} frames: the first and the last example frame, and those where "
                "the rows' per-frame CC (benchmark CC against the ground-truth map, in each "
-               "map's corner) differs most. Example frames: the annotated frames nearest a "
-               "third and two thirds into each of up to 24 evaluation videos.")
+               "map's corner) differs most. Example frames: in each of up to 24 evaluation "
+               "videos, of the frames the protocol scores, those nearest a third and two "
+               "thirds of the way.")
     if lacking:
         caption += f" Not shown (scored without example maps): {', '.join(lacking)}."
     return Path(path).read_bytes(), caption

@@ -132,7 +132,8 @@ def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: s
     write_results(results, out_dir)
     (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     if options.examples:
-        keep_examples(predictor, videos, pred_root, out_dir / EXAMPLES_DIR, options.first_frames)
+        keep_examples(predictor, videos, pred_root, out_dir / EXAMPLES_DIR,
+                      scored=lambda video: _frame_filter(video, options, clip_len, "middle"))
     if not options.keep_predictions:
         shutil.rmtree(pred_root, ignore_errors=True)
     if results.errors:
