@@ -3,6 +3,7 @@ rule), the figure's per-frame CC, and bad inputs answered in one line with exit 
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -108,3 +109,21 @@ def test_scoring_keeps_the_example_maps_without_keeping_the_predictions(data):
     assert [(e.video, e.frame) for e in kept_by["middle"]] == [
         ("0002", 15), ("0002", 23), ("0003", 15), ("0003", 23)]
     assert [e.frame for e in example_frames(videos)[:2]] == [13, 26]  # benchmark: every frame
+
+
+def test_figure_takes_frames_maps_and_fixations_of_different_sizes():
+    from stsanet.render.compare import ExamplePanel, comparison_figure
+
+    rng = np.random.default_rng(0)
+    fixations = np.zeros((24, 40), bool)
+    fixations[5, 7] = True
+    panels = [ExamplePanel("wide", rng.integers(0, 255, (48, 80, 3), np.uint8),
+                           rng.random((24, 40)), fixations, [rng.random((48, 80)), None],
+                           [0.5, float("nan")]),
+              ExamplePanel("square", rng.integers(0, 255, (60, 60, 3), np.uint8),
+                           rng.random((60, 60)), None,
+                           [rng.random((30, 30)), rng.random((60, 60))],
+                           [0.1, 0.2])]
+    png = comparison_figure("sizes", ["a", "b"], panels)
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG" and image.width > 600

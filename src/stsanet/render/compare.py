@@ -47,9 +47,13 @@ def comparison_figure(title: str, columns: list[str], panels: list[ExamplePanel]
 
     if not panels:
         raise ValueError("comparison_figure needs at least one example frame")
-    height, width = panels[0].frame.shape[:2]
-    scale = CELL_PIXELS / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    def cell_size(frame: np.ndarray) -> tuple[int, int]:
+        height, width = frame.shape[:2]
+        scale = CELL_PIXELS / max(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    # the cells have the first frame's shape; other shapes (videos differ) are letterboxed
+    size = cell_size(panels[0].frame)
     headers = ["frame", "ground truth + fixations", *columns]
     # inches: cells, the gaps between them, the captions on the left, the titles on top
     cell_w, gap, left, top = 2.0, 0.06, 1.3, 0.75
@@ -60,6 +64,7 @@ def comparison_figure(title: str, columns: list[str], panels: list[ExamplePanel]
     fig.subplots_adjust(left=left / fig_w, right=1 - gap / fig_w, top=1 - top / fig_h,
                         bottom=0.1 / fig_h, wspace=gap / cell_w, hspace=gap / cell_h)
     for line, (panel, row_axes) in enumerate(zip(panels, axes)):
+        size = cell_size(panel.frame)
         frame = _thumbnail(panel.frame, size)
         cells = [frame]
         cells.append(overlay(frame, _thumbnail(panel.truth, size))
@@ -78,7 +83,9 @@ def comparison_figure(title: str, columns: list[str], panels: list[ExamplePanel]
                 ax.set_title(headers[column], fontsize=8)
             if column == 1 and panel.fixations is not None:
                 rows, cols = np.nonzero(panel.fixations)
-                ax.scatter((cols + 0.5) * scale - 0.5, (rows + 0.5) * scale - 0.5, s=4,
+                fix_h, fix_w = panel.fixations.shape
+                ax.scatter((cols + 0.5) * size[1] / fix_w - 0.5,
+                           (rows + 0.5) * size[0] / fix_h - 0.5, s=4,
                            c="white", edgecolors="black", linewidths=0.3)
                 ax.set_xlim(-0.5, size[1] - 0.5)
                 ax.set_ylim(size[0] - 0.5, -0.5)

@@ -197,10 +197,11 @@ def compare(folders: dict[str, Path], candidates: list[ExampleFrame], title: str
             maps[example] = found
     if not maps:
         videos = sorted({e.video for e in candidates})[:5]
+        listed = ", ".join(map(str, folders.values()))
         raise CompareError(
-            f"no frame has a predicted map in every folder ({', '.join(map(str, folders.values()))});"
-            f" expected <folder>/<video>/maps/0001.png (stsanet-predict) or <folder>/<video>/"
-            f"<frame>.png for videos such as {', '.join(videos) or '(none annotated)'}")
+            f"no frame has a predicted map in every folder ({listed}); expected "
+            "<folder>/<video>/maps/0001.png (stsanet-predict) or <folder>/<video>/<frame>.png "
+            f"for videos such as {', '.join(videos) or '(none annotated)'}")
     pool = _spread(sorted(maps, key=lambda e: (e.video, e.frame)), max_candidates)
     scores = {}
     for example in pool:
@@ -212,10 +213,8 @@ def compare(folders: dict[str, Path], candidates: list[ExampleFrame], title: str
         frame = open_frame_source(example.frames_path).read([example.frame])[0]
         truth = read_saliency_map(example.saliency)
         fixations = read_fixations(example.fixations) if example.fixations else None
-        if fixations is not None and fixations.shape != truth.shape:
-            fixations = None  # drawn over the map: only where they share its grid
         panels.append(ExamplePanel(
-            caption=f"{example.video}\nframe {example.frame + 1}\n{why.replace(' (', chr(10) + '(')}",
+            caption=f"{example.video}\nframe {example.frame + 1}\n" + why.replace(" (", "\n("),
             frame=frame, truth=truth, fixations=fixations,
             maps=[read_saliency_map(path) for path in maps[example]],
             scores=scores[example]))

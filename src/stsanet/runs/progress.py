@@ -39,8 +39,8 @@ def run_status(path: Path, seed: int, since: float, now: float | None = None) ->
         return RunStatus(name, "done")
     progress = read_progress(path)
     if progress is None or float(progress.get("updated", 0)) < since:
-        resumes = f"resumes after step {progress['step']}" if progress and progress.get("step") else ""
-        return RunStatus(name, "pending", resumes)
+        step = progress.get("step") if progress else None
+        return RunStatus(name, "pending", f"resumes after step {step}" if step else "")
     now = time.time() if now is None else now
     silent = now - float(progress["updated"])
     step, total = progress.get("step"), progress.get("total_steps")

@@ -109,8 +109,9 @@ def _log_table(paths: dict[str, Path], group: str, name: str, overrides: list[st
     settings = wandb_settings(overrides)
     aggregate = json.loads(Path(paths["json"]).read_text())
     out_dir = Path(paths["json"]).parent
+    mode = "offline" if settings["offline"] else "online"
     run = wandb.init(project=settings["project"], group=group, name=name, job_type="table",
-                     tags=tags, dir=str(out_dir), mode="offline" if settings["offline"] else "online",
+                     tags=tags, dir=str(out_dir), mode=mode,
                      settings=wandb.Settings(console="off"),  # this run has no output of its own
                      config={"table": aggregate["table"], "seeds": aggregate["seeds"],
                              "protocol": aggregate["protocol"]})
