@@ -4,8 +4,9 @@ on that frame. Frames: two fixed ones (the first and the last candidate) and tho
 models' per-frame CC differs most (see stsanet.runs.examples).
 
     stsanet-compare --data dhf1k --data-root /data/DHF1K ours=preds/ours unet=preds/unet
-    stsanet-compare --data synthetic --data-root data/synthetic-demo-seed0 \\
-        outputs/reproduce/synthetic/runs/*/seed12345/score/examples --output fig.png
+    stsanet-compare --data synthetic --data-root data/synthetic-demo-seed0 --output fig.png \\
+        ours=outputs/reproduce/synthetic/runs/ours/seed12345/score/examples \\
+        unet=outputs/reproduce/synthetic/runs/unet/seed12345/score/examples
 
 Each model is LABEL=FOLDER (or FOLDER, labelled by its name) holding stsanet-predict's layout
 (<video>/maps/0001.png) or one PNG per frame under <video>/ named as the ground truth's frames.
@@ -23,8 +24,8 @@ from stsanet.runs.examples import (MAX_CANDIDATES, SHOWN_DISAGREE, SHOWN_FIXED,
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="stsanet-compare",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="stsanet-compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", metavar="LABEL=FOLDER",
                         help="prediction folders, optionally labelled")
     parser.add_argument("--data", required=True,
@@ -32,10 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", required=True, help="the dataset folder")
     parser.add_argument("--split", default="val")
     parser.add_argument("--videos", nargs="*", default=None, help="only these videos")
-    parser.add_argument("--output", default="comparison.png")
+    parser.add_argument("--output", default="comparison.png",
+                        help="the figure (PNG); the shown frames' CC go beside it as .json")
     parser.add_argument("--title", default=None)
-    parser.add_argument("--fixed", type=int, default=SHOWN_FIXED, choices=(0, 1, 2))
-    parser.add_argument("--disagree", type=int, default=SHOWN_DISAGREE)
+    parser.add_argument("--fixed", type=int, default=SHOWN_FIXED, choices=(0, 1, 2),
+                        help="fixed frames shown: the first and the last candidate")
+    parser.add_argument("--disagree", type=int, default=SHOWN_DISAGREE,
+                        help="frames shown where the models' per-frame CC differs most")
     parser.add_argument("--max-candidates", type=int, default=MAX_CANDIDATES,
                         help="frames scored to find the disagreement, spread evenly over the "
                              "frames every model has")
