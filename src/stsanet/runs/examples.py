@@ -26,8 +26,6 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from stsanet.atomic import write_bytes_atomic, write_text_atomic
 from stsanet.data.frames import open_frame_source
 from stsanet.data.io import DataFileError, read_fixations, read_saliency_map
@@ -152,10 +150,6 @@ def prediction_file(folder: Path, example: ExampleFrame) -> Path | None:
     return path if path.is_file() else None
 
 
-def _score(folder_maps: list[Path], truth: np.ndarray) -> list[float]:
-    return [cc(read_saliency_map(path), truth) for path in folder_maps]
-
-
 def choose_frames(candidates: list[ExampleFrame], scores: dict[ExampleFrame, list[float]],
                   fixed: int = SHOWN_FIXED, disagree: int = SHOWN_DISAGREE
                   ) -> list[tuple[ExampleFrame, str]]:
@@ -163,9 +157,9 @@ def choose_frames(candidates: list[ExampleFrame], scores: dict[ExampleFrame, lis
     ordered = sorted(candidates, key=lambda e: (e.video, e.frame))
     shown = []
     if fixed >= 1 and ordered:
-        shown.append((ordered[0], "fixed: first example frame"))
+        shown.append((ordered[0], "fixed: the first frame"))
     if fixed >= 2 and len(ordered) > 1:
-        shown.append((ordered[-1], "fixed: last example frame"))
+        shown.append((ordered[-1], "fixed: the last frame"))
     taken = {e for e, _ in shown}
 
     def spread(example: ExampleFrame) -> float:
@@ -206,7 +200,7 @@ def compare(folders: dict[str, Path], candidates: list[ExampleFrame], title: str
     scores = {}
     for example in pool:
         truth = read_saliency_map(example.saliency)
-        scores[example] = _score(maps[example], truth)
+        scores[example] = [cc(read_saliency_map(path), truth) for path in maps[example]]
     shown = choose_frames(pool, scores, fixed, disagree)
     panels, records = [], []
     for example, why in shown:
@@ -221,9 +215,11 @@ def compare(folders: dict[str, Path], candidates: list[ExampleFrame], title: str
         records.append({"video": example.video, "frame": example.frame + 1, "why": why,
                         "cc": {label: value if math.isfinite(value) else None
                                for label, value in zip(folders, scores[example])}})
+    fixed_shown = sum(why.startswith("fixed") for _, why in shown)
     rule = (f"{len(shown)} of {len(pool)} frames with a map from every model: "
-            f"{min(fixed, len(pool))} fixed (first and last), the rest where the models' "
-            "per-frame CC differs most")
+            + (f"{fixed_shown} fixed ({' and '.join(('the first', 'the last')[:fixed_shown])}), "
+               if fixed_shown else "")
+            + "the rest where the models' per-frame CC differs most")
     png = comparison_figure(f"{title}\n{rule}", list(folders), panels)
     return png, records
 
