@@ -34,9 +34,8 @@ def table_aggregate(table: int, rows, seeds: list[int], results: dict, tests: di
                     markdown: str) -> dict:
     """The table as numbers (per row and metric: mean, std over seeds, paper, the bootstrap's
     mark) and as the markdown's own cells."""
-    metrics = list(dict.fromkeys(m for runs in results.values() for r in runs for m in r.scores))
-    metrics = metrics or [m for row in rows for m in row.paper]
-    metrics = list(dict.fromkeys(metrics))
+    scored = [m for runs in results.values() for r in runs for m in r.scores]
+    metrics = list(dict.fromkeys(scored or [m for row in rows for m in row.paper]))
     out_rows = []
     for row in rows:
         runs = results.get(row.row, [])
@@ -46,7 +45,7 @@ def table_aggregate(table: int, rows, seeds: list[int], results: dict, tests: di
             mean, std = mean_std([r.scores[metric] for r in runs if metric in r.scores])
             test = (tests.get(row.row) or {}).get(metric)
             entry["metrics"][metric] = {
-                "mean": _finite(mean), "std": _finite(std) if len(runs) > 1 else None,
+                "mean": _finite(mean), "std": _finite(std),
                 "paper": row.paper.get(metric),
                 "mark": "" if test is None else "≈" if test["noise"] else "*",
                 "diff": None if test is None else test["diff"],
