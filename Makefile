@@ -4,7 +4,7 @@ PIP = .venv/bin/pip
 STAMP = .venv/.installed
 
 .PHONY: help setup test test-fast info demo bench export bench-model bench-data reproduce-table3 \
-        reproduce-table4 reproduce-table5 reproduce-table6 clean
+        reproduce-table4 reproduce-table5 reproduce-table6 browser clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9%-]+( [a-z0-9-]+)*:.*## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,10 @@ bench: setup  ## reference vs fast model: fp32, bf16, train step, whole video
 # ONNX (+ TorchScript) of the model, checked under onnxruntime; EXPORT_ARGS: overrides, --checkpoint
 export: setup  ## ONNX (+ TorchScript) export checked under onnxruntime
 	.venv/bin/stsanet-export --output outputs/export/stsanet.onnx $(EXPORT_ARGS)
+
+# the HTML reports' browser check (tests/test_report.py) runs Debian's Chromium headless
+browser:  ## install Chromium (Debian apt) for the browser check of the HTML reports
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 clean:  ## remove .venv, outputs, multirun and the pytest cache
 	rm -rf .venv outputs multirun .pytest_cache

@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(Path(os.environ.get("STSANET_ROOT", "."))
                                              / "outputs" / "reproduce"))
     parser.add_argument("--aggregate-only", action="store_true")
+    parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                        help="while a sweep runs, print which runs are done, running (step, "
+                             "ETA) and pending: on every change, else this often (0: never)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides (after --)")
     args = parser.parse_args(argv)
     if args.data != "synthetic":

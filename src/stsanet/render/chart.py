@@ -48,3 +48,52 @@ def bar_chart(title: str, panels: dict[str, list[Bar]]) -> bytes:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return buffer.getvalue()
+
+
+@dataclass
+class LossCurve:
+    label: str  # e.g. "seed 12345"
+    train: list[list[float]]  # [[step, loss], ...]
+    val: list[list[float]]
+
+
+def loss_chart(title: str, panels: dict[str, list[LossCurve]]) -> bytes:
+    """PNG bytes: one panel per table row (shared loss axis), a line per run: the training loss
+    solid, the validation loss dashed in the same colour."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(len(panels), 5) or 1
+    lines = math.ceil(len(panels) / columns) or 1
+    fig, axes = plt.subplots(lines, columns, figsize=(3.0 * columns, 2.4 * lines + 0.6),
+                             squeeze=False, sharey=True)
+    colors = plt.get_cmap("tab10").colors
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (panel, curves) in zip(axes.flat, panels.items()):
+        for i, curve in enumerate(curves):
+            color = colors[i % 10]
+            if curve.train:
+                ax.plot(*zip(*curve.train), color=color, linewidth=1, label=f"{curve.label} train")
+            if curve.val:
+                ax.plot(*zip(*curve.val), "--", color=color, linewidth=1,
+                        label=f"{curve.label} val")
+        if not curves:
+            ax.text(0.5, 0.5, "no finished run", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+        ax.set_title(panel, fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.tick_params(labelsize=7)
+        if curves:
+            ax.legend(fontsize=6)
+    fig.suptitle(f"{title}\n(loss KL − CC as each run recorded it: solid training, dashed "
+                 "validation)", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()

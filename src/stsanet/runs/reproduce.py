@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stsanet.runs.progress import SweepProgress
 from stsanet.runs.table import EXPERIMENTS_DIR, Row, aggregate, paper_rows, read_result, run_dir
+from stsanet.runs.tracker import log_table_run
 
 REAL_DATASETS = ("dhf1k", "hollywood2", "ucf", "diem")
 FINETUNED = ("hollywood2", "ucf", "diem")  # the paper fine-tunes these from the DHF1K model
@@ -98,6 +100,11 @@ def check_finetune(args: argparse.Namespace, todo: dict[str, list[int]]) -> None
             "table then says the rows were not fine-tuned from DHF1K)")
 
 
+def wandb_group(args: argparse.Namespace) -> str:
+    """The wandb group of a table's runs and of the run holding the table."""
+    return f"table{args.table}-{args.data}"
+
+
 def sweep_overrides(args: argparse.Namespace, rows: list[str], seeds: list[int],
                     runs_dir: Path) -> list[str]:
     """Hydra overrides of one multirun over `rows` x `seeds`."""
@@ -146,7 +153,7 @@ def sweep_overrides(args: argparse.Namespace, rows: list[str], seeds: list[int],
             overrides.append("++trainer.sync_batchnorm=false")
     if args.logger == "wandb":
         # one dashboard per table: group = table, tags = row and seed, name = row/seed
-        overrides += [f"+logger.wandb.group=table{args.table}-{args.data}",
+        overrides += [f"+logger.wandb.group={wandb_group(args)}",
                       "logger.wandb.tags=[table" + str(args.table) + ",${ablation.row},seed${seed}]",
                       "logger.wandb.name=${ablation.row}-seed${seed}"]
     if args.steps:
@@ -277,13 +284,18 @@ def reproduce(args: argparse.Namespace) -> int:
             command = [sys.executable, "-m", "stsanet.cli.train", "-m",
                        *sweep_overrides(args, group_rows, group_seeds, runs_dir)]
             print("$ " + " ".join(command), flush=True)
-            returncode = subprocess.run(command).returncode
+            with SweepProgress(runs_dir, [(r, s) for r, ss in todo.items() for s in ss],
+                               every_s=args.progress_every):  # reads the run folders
+                returncode = subprocess.run(command).returncode
             if returncode:
                 code = returncode
                 print(f"reproduce: a sweep stopped with exit code {returncode}; the table shows "
                       "what finished, rerun to continue", file=sys.stderr)
     title, notes = table_title(args)
     paths = aggregate(args.table, rows, seeds, runs_dir, base, title, notes)
+    if args.logger == "wandb":  # the table, its figures and its page in one run of the group
+        log_table_run(paths, wandb_group(args), f"table{args.table}", args.overrides,
+                      [f"table{args.table}", args.data, "table"])
     print(Path(paths["md"]).read_text())
     print("written: " + ", ".join(str(p) for p in paths.values()))
     return code

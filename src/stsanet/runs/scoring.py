@@ -34,6 +34,7 @@ from stsanet.data.clips import strided_labels
 from stsanet.runs.evaluate import EvalConfigError, items_from_index, select_protocol
 from stsanet.metrics.evaluate import EvalSettings, evaluate_items
 from stsanet.metrics.eval_results import write_results
+from stsanet.runs.examples import EXAMPLES_DIR, keep_examples
 from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor
 
 PROTOCOLS = ("benchmark", "official")
@@ -49,6 +50,8 @@ class ScoreOptions:
     videos: list[str] | None = None  # Table II (ii)
     batch_windows: int = 4
     keep_predictions: bool = False
+    # keep the maps of a few example frames for the table's comparison figure (runs/examples.py)
+    examples: bool = True
     # EvalSettings of the eval route (the DHF1K driver's defaults)
     eval_seed: int = 0
     n_splits: int = 100
@@ -128,6 +131,9 @@ def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: s
                              checkpoint=out_dir / CHECKPOINT_NAME)
     write_results(results, out_dir)
     (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+    if options.examples:
+        keep_examples(predictor, videos, pred_root, out_dir / EXAMPLES_DIR,
+                      scored=lambda video: _frame_filter(video, options, clip_len, "middle"))
     if not options.keep_predictions:
         shutil.rmtree(pred_root, ignore_errors=True)
     if results.errors:
@@ -164,6 +170,7 @@ def score_from_config(cfg, net: torch.nn.Module, out_dir: str | Path,
         videos=[str(v) for v in node["videos"]] if node.get("videos") is not None else None,
         batch_windows=int(node.get("batch_windows", 4)),
         keep_predictions=bool(node.get("keep_predictions", False)),
+        examples=bool(node.get("examples", True)),
         eval_seed=int(node.get("eval_seed", 0)),
         n_splits=int(node.get("n_splits", 100)),
     )

@@ -17,6 +17,7 @@ from stsanet.lit.record import convergence
 from stsanet.metrics.significance import BOOTSTRAP_SAMPLES, mean_std, paired_bootstrap
 from stsanet.render.chart import Bar, bar_chart
 from stsanet.runs.config import CONF_DIR
+from stsanet.runs.report import write_report
 
 EXPERIMENTS_DIR = Path(os.environ.get("STSANET_EXPERIMENTS_DIR", CONF_DIR.parent / "experiments"))
 PAPER_NUMBERS = EXPERIMENTS_DIR / "paper_numbers.csv"
@@ -283,7 +284,8 @@ def _chart(table: int, rows: list[Row], results: dict[str, list[RunResult]],
 
 def aggregate(table: int, rows: list[Row], seeds: list[int], runs_dir: Path, out_dir: Path,
               title: str, notes: list[str] = ()) -> dict[str, Path]:
-    """Write table<N>.md, .csv (every seed) and .png from what finished; returns the paths."""
+    """Write table<N>.md, .csv (every seed), .png and the report (stsanet.runs.report: .html,
+    _examples.png, _loss.png, .json) from what finished; returns the paths."""
     results = collect(rows, seeds, runs_dir)
     tests = significance(results)
     stem = out_dir / f"table{table}"
@@ -291,5 +293,8 @@ def aggregate(table: int, rows: list[Row], seeds: list[int], runs_dir: Path, out
     write_text_atomic(stem.with_suffix(".md"), _markdown(table, rows, seeds, runs_dir, out_dir,
                                                          results, tests, title, notes))
     write_bytes_atomic(stem.with_suffix(".png"), _chart(table, rows, results, title))
-    return {"md": stem.with_suffix(".md"), "csv": stem.with_suffix(".csv"),
-            "png": stem.with_suffix(".png")}
+    paths = {"md": stem.with_suffix(".md"), "csv": stem.with_suffix(".csv"),
+             "png": stem.with_suffix(".png")}
+    # the page, the comparison figure, the loss curves and the aggregate as JSON
+    paths.update(write_report(table, rows, seeds, runs_dir, out_dir, results, tests))
+    return paths

@@ -21,8 +21,10 @@ from stsanet.atomic import write_text_atomic
 from stsanet.lit.checkpoints import best_checkpoint_path, last_checkpoint_path
 from stsanet.lit.checkpoint_info import run_info
 from stsanet.lit.checks import check_train_config
+from stsanet.lit.progress import ProgressFile
 from stsanet.lit.record import RunRecord
 from stsanet.models.weights import save_weights
+from stsanet.runs.tracker import finish_runs, log_run_scores
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not loggers:  # logger=none: nothing to report learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     record = RunRecord()  # steps, wall time and loss traces, into results.json
-    callbacks.append(record)
+    # progress.json for whoever watches the run folders (the reproduce command)
+    after = "scoring" if OmegaConf.select(cfg, "score") is not None else "finishing"
+    callbacks += [record, ProgressFile(out_dir, after=after)]
     trainer = build_trainer(cfg, module, callbacks, loggers)
 
     metrics: dict[str, float] = {}
@@ -120,9 +124,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         }
         if OmegaConf.select(cfg, "score") is not None:
             summary["score"] = _score(cfg, module, out_dir, best_checkpoint_path(trainer))
+            log_run_scores(loggers, summary["score"], cfg)
         summary["seconds"] = round(time.perf_counter() - started, 3)
         write_text_atomic(out_dir / "results.json", json.dumps(summary, indent=2))
         log.info("results in %s", out_dir / "results.json")
+    finish_runs(loggers)
     return metrics
 
 
