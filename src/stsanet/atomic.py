@@ -1,4 +1,5 @@
-"""Atomic file writes: readers (and resumed jobs) never see a partial file."""
+"""Atomic file writes: readers (and resumed jobs) never see a partial file; and the check,
+before any work, that an output place can take them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from stsanet.errors import OutputPlaceError
 
 # mkstemp creates files readable by their owner only; finished outputs get the usual mode.
 _UMASK = os.umask(0)
@@ -43,3 +46,63 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# output places, checked before any work: a run that cannot write its results finds out first
+# ---------------------------------------------------------------------------------------------
+
+def _can_create_in(folder: Path) -> str | None:
+    """None if a file can be created in ``folder`` (tried for real: permission bits do not tell
+    root, a read-only mount or a pseudo file system apart), else why not."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".stsanet-write-check.", dir=folder)
+    except OSError as error:
+        return error.strerror or type(error).__name__
+    os.close(handle)
+    os.unlink(probe)
+    return None
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def check_folder_place(path: str | os.PathLike, key: str) -> Path:
+    """``path`` can hold outputs: a writable folder, or one that can be created (its nearest
+    existing ancestor is a writable folder). Nothing is created. Raises OutputPlaceError
+    naming ``key``."""
+    path = Path(path).expanduser()
+    existing = _nearest_existing(path.absolute())
+    if not existing.is_dir():
+        where = "is a file" if existing == path.absolute() else f"has a file in its path ({existing})"
+        raise OutputPlaceError(f"{key}={path} {where}, where a folder is expected; choose a "
+                               f"folder path")
+    problem = _can_create_in(existing)
+    if problem is not None:
+        raise OutputPlaceError(f"{key}={path}: cannot write in {existing} ({problem}); choose "
+                               f"an output folder you can write to")
+    return path
+
+
+def check_file_place(path: str | os.PathLike, key: str) -> Path:
+    """``path`` can be (re)written atomically: not a folder, and its folder is a writable one
+    or can be created. Raises OutputPlaceError naming ``key``."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputPlaceError(f"{key}={path} is a folder, where a file is expected; give a "
+                               f"file path such as {path / 'out'}")
+    if not path.name:
+        raise OutputPlaceError(f"{key}={path}: no file name; give a file path")
+    existing = _nearest_existing(path.parent.absolute())
+    if not existing.is_dir():
+        raise OutputPlaceError(f"{key}={path} has a file in its path ({existing}), where a folder "
+                               f"is expected; choose another path")
+    problem = _can_create_in(existing)
+    if problem is not None:
+        raise OutputPlaceError(f"{key}={path}: cannot write in {existing} ({problem}); choose a "
+                               f"place you can write to")
+    return path
