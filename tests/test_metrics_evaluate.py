@@ -98,8 +98,12 @@ def test_nan_frames_are_dropped_and_counted(tmp_path):
     results = evaluate_items(folder_pair_items(pred_root, gt_root), FAST, progress=False)
     per_metric = results.counts()["per_metric"]
     assert per_metric["CC"] == {"frames": 2, "nan": 1}
-    assert per_metric["NSS"] == {"frames": 1, "nan": 2}
+    # the frame without fixations is not scored on NSS (named in the results), not a NaN
+    assert per_metric["NSS"] == {"frames": 1, "nan": 1}
     assert results.summary()["NSS"] == pytest.approx(results.frames[2]["NSS"])
+    [empty] = results.notes()["empty fixation map"]
+    assert empty["frame"] == "0002" and empty["path"].endswith("0001/fixation/0002.png")
+    assert "NSS" in results.excluded_from("empty fixation map")
 
 
 def test_other_map_is_the_union_of_rescaled_fixations():
