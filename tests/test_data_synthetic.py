@@ -7,6 +7,7 @@ from stsanet.data.check import check_index
 from stsanet.data.frames import open_frame_source, probe_seek_mode
 from stsanet.data.io import read_fixations, read_saliency_map
 from stsanet.data.index import build_index
+from stsanet.errors import OutputPlaceError
 from stsanet.data.synthetic import SIZES, SyntheticDataModule, blurred_map, gaussian_sigma, generate, render, simulate
 
 
@@ -41,7 +42,7 @@ def test_deterministic_from_seed(ci_root, tmp_path):
     other = simulate(SIZES["ci"], 1, 3)
     assert not np.allclose(other.positions, again.positions)
     assert generate(ci_root, "ci", seed=0) == ci_root  # same dataset: kept
-    with pytest.raises(FileExistsError, match="seed 0"):
+    with pytest.raises(OutputPlaceError, match="seed 0"):
         generate(ci_root, "ci", seed=1)
     assert json.loads((ci_root / "synthetic.json").read_text())["train_videos"] == 4
 
