@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,6 +131,10 @@ def world(tmp_path_factory) -> dict:
     write_png(w["dataset_black"] / "annotation" / "0001" / "maps" / "0003.png", np.zeros((64, 96)))
     write_png(w["dataset_black"] / "annotation" / "0002" / "fixation" / "0004.png",
               np.zeros((64, 96)))
+    # annotation folders named after other videos than the ones there
+    shutil.copytree(w["dataset"], base / "mismatched")
+    for old, new in (("0001", "0009"), ("0002", "0010")):
+        (base / "mismatched" / "annotation" / old).rename(base / "mismatched" / "annotation" / new)
     # an interrupted synthetic generation (the partial marker, some files)
     (base / "interrupted").mkdir()
     (base / "interrupted" / "synthetic.partial.json").write_text(json.dumps({"size": "ci", "seed": 3}))
@@ -257,6 +262,13 @@ CASES = [
          ("zero.pt: empty file (0 bytes)", "copy it again")),
     Case("train-weights-not-stsanet", "stsanet-train", _train("init.weights={base}/random.pt"), 2,
          ("random.pt: keys are neither STSANet",), leaves=("hydra/config_resolved.yaml",)),
+    Case("train-annotations-do-not-match", "stsanet-train",
+         hydra_run("logger=none", "experiment=demo", "data=dhf1k", "data.root={base}/mismatched",
+                   "data.index_options.train_videos=1", "data.index_options.val_videos=1",
+                   "data.num_workers=0", "++trainer.max_steps=1"), 2,
+         ("mismatched is unusable for dhf1k: no videos in the requested splits",
+          "found {{'test': 4}}", "the full report: stsanet-check-data data=dhf1k data.root="),
+         leaves=("hydra/config_resolved.yaml",)),
     Case("train-resume-missing", "stsanet-train", _train("ckpt_path={base}/gone.ckpt"), 2,
          ("ckpt_path=", "gone.ckpt: checkpoint not found")),
     Case("train-resume-from-weights", "stsanet-train", _train("ckpt_path={base}/whole.pt"), 2,
@@ -386,6 +398,11 @@ CASES = [
          args("data=dhf1k", "data.root={dataset}", "deep=maybe"), 2, ("deep='maybe' is not true or false",)),
     Case("check-data-splits-not-list", "stsanet-check-data",
          args("data=dhf1k", "data.root={dataset}", "splits=train"), 2, ("splits='train' is not a list",)),
+    Case("check-data-annotations-do-not-match", "stsanet-check-data",
+         args("data=dhf1k", "data.root={base}/mismatched", "data.index_options.train_videos=1",
+              "data.index_options.val_videos=1"), 1,
+         ("ERROR: unreadable video or frame folder: 2", "video/009.AVI: no such video file",
+          "FAILED: the root is unusable"), lines=0),
     Case("check-data-unknown-dataset", "stsanet-check-data", args("data=imagenet"), 2,
          ("Could not find 'data/imagenet'", "hollywood2")),
     Case("check-data-interrupted-synthetic", "stsanet-check-data",
@@ -619,3 +636,59 @@ def test_interrupted_generation_is_completed_by_the_command_check_data_gives(
         files = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
         assert files == sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
         assert all((root / f).read_bytes() == (reference / f).read_bytes() for f in files)
+
+
+# ---------------------------------------------------------------------------------------------
+# the boundary itself: a bug keeps its traceback; a library that exits on Ctrl-C is an interrupt
+# ---------------------------------------------------------------------------------------------
+
+def test_a_bug_keeps_its_traceback_and_asks_for_a_report(tmp_path, capsys, monkeypatch):
+    import stsanet.runs.evaluate
+
+    def broken(cfg):
+        raise RuntimeError("an index went past the end")
+
+    monkeypatch.setattr(stsanet.runs.evaluate, "run_eval", broken)
+    code, _, err = run_in_process("stsanet-eval", ["pred_root=p", "gt_root=g", "progress=false",
+                                                   f"hydra.run.dir={tmp_path}/hydra"], capsys)
+    assert code == 70
+    assert "Traceback" in err and "RuntimeError: an index went past the end" in err
+    assert err.strip().splitlines()[-1].startswith(
+        "stsanet-eval: unexpected RuntimeError: this is a bug in stsanet, not in your input")
+
+
+def test_a_new_command_is_one_decorator(capsys):
+    from stsanet.cli.boundary import command
+    from stsanet.errors import InputError
+
+    @command("stsanet-compare")
+    def main(argv):
+        if argv:
+            raise InputError(f"{argv[0]}: not a results file; give results.json of stsanet-eval")
+        return 0
+
+    assert main([]) == 0
+    assert main(["x.csv"]) == 2
+    assert capsys.readouterr().err == \
+        "stsanet-compare: x.csv: not a results file; give results.json of stsanet-eval\n"
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_library_that_exits_after_ctrl_c_is_reported_as_interrupted(signum, status, capsys):
+    """Lightning's trainer catches KeyboardInterrupt, shuts down and calls sys.exit(1); the
+    boundary knows the signal came and reports it as the interrupt it was."""
+    from stsanet.cli.boundary import command
+
+    @command("stsanet-train")
+    def main(argv):
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            sys.exit(1)
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    assert main([]) == status
+    assert capsys.readouterr().err.startswith("stsanet-train: interrupted (")
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
