@@ -232,6 +232,8 @@ CASES = [
          ("data.input_size=[32, 32] differs from model.input_size=[64, 96]",)),
     Case("train-max-time-words", "stsanet-train", _train("+trainer.max_time=10min"), 2,
          ("trainer.max_time='10min'", "DD:HH:MM:SS")),
+    Case("train-precision", "stsanet-train", _train("trainer.precision=fp16"), 2,
+         ("trainer.precision='fp16' is unknown; allowed: 64, 32, 16, bf16, 64-true",)),
     Case("train-devices-0", "stsanet-train", _train("trainer.devices=0"), 2,
          ("trainer.devices=0",)),
     Case("train-gpu-without-one", "stsanet-train", _train("trainer=gpu"), 2,

@@ -42,6 +42,9 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from hydra.errors import HydraException, InstantiationException
+from omegaconf.errors import OmegaConfBaseException
+
 from stsanet.errors import InputError
 
 EXIT_INPUT = 2
@@ -112,22 +115,30 @@ def one_line(text: str) -> str:
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it was raised from (``raise ... from``; not what it happened while
+    handling, which may be unrelated)."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         yield error
-        error = error.__cause__ or error.__context__
+        error = error.__cause__
+
+
+def _message(error: InputError) -> str:
+    text = str(error)
+    # re-raised from a DataLoader worker: "Caught X in DataLoader worker process 0. Original
+    # Traceback ...", whose last line is the worker's "module.X: message"
+    if "Original Traceback" in text:
+        return one_line(text.strip().splitlines()[-1].split(": ", 1)[-1]) + \
+            " (in a data loading worker)"
+    return one_line(text)
 
 
 def describe(error: BaseException) -> str | None:
     """One line for an error that means bad input; None for a bug."""
     for cause in _causes(error):
         if isinstance(cause, InputError):
-            return one_line(str(cause))
-    try:
-        from hydra.errors import HydraException, InstantiationException
-    except ImportError:  # pragma: no cover - hydra is a dependency
-        HydraException = InstantiationException = ()  # type: ignore[assignment,misc]
+            return _message(cause)
     if isinstance(error, InstantiationException):
         cause = error.__cause__
         # a config key the target does not take, or one it needs that is not given
@@ -138,8 +149,6 @@ def describe(error: BaseException) -> str | None:
     if isinstance(error, HydraException):
         override = getattr(error, "override", None)  # OverrideParseException names it apart
         return one_line(f"override {override!r} does not parse: {error}" if override else str(error))
-    from omegaconf.errors import OmegaConfBaseException
-
     if isinstance(error, OmegaConfBaseException):
         key = getattr(error, "full_key", None)
         message = one_line(str(getattr(error, "msg", None) or error).split("\n    full_key:")[0])
@@ -319,7 +328,6 @@ def hydra_command(name: str, config_name: str, hint: str = CONTINUE):
             return 0
 
         main.__doc__ = body.__doc__
-        main.task = task  # the Hydra task function, for code that composes the config itself
         return main
 
     return decorate

@@ -190,7 +190,7 @@ def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: in
     seed and size is kept (generation is deterministic) and an interrupted one is completed
     (every file was written atomically, so a file that exists is finished); a different one,
     or a non-empty folder that holds none, needs ``overwrite`` (which removes what an earlier
-    generation wrote, then writes this one)."""
+    generation wrote, never other files, then writes this one)."""
     root = Path(root).expanduser()
     spec = SIZES[size] if isinstance(size, str) else size
     if isinstance(size, str) and size not in SIZES:
@@ -212,7 +212,8 @@ def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: in
                     f"{existing.get('size')}" if existing else "is not empty")
             raise OutputPlaceError(f"root={root} {what}; pass overwrite=true to replace it, or "
                                    f"choose another root")
-        _clear(root)
+        if existing is not None:  # only an earlier generation's files are removed
+            _clear(root)
     write_text_atomic(partial_file, json.dumps(meta, indent=2))
     sigma = gaussian_sigma(spec.width)
     for video in range(1, spec.videos + 1):

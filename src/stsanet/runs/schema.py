@@ -40,10 +40,10 @@ from stsanet.runs.scoring import PROTOCOLS
 GROUP_HINT = ("model/stsa=none sets stsa.enabled=false, model/stsa=full the official STSA, "
               "model/decoder=amsf|unet|single_stream the decoder, model/amsf=full the default "
               "AMSF options")
-# Lightning's precision settings (Trainer(precision=...))
+# Lightning's precision settings (Trainer(precision=...)); its transformer-engine ones need a
+# package the project does not install
 TRAINER_PRECISIONS = (64, 32, 16, "64", "32", "16", "bf16", "64-true", "32-true", "16-true",
-                      "bf16-true", "16-mixed", "bf16-mixed", "transformer-engine",
-                      "transformer-engine-float16")
+                      "bf16-true", "16-mixed", "bf16-mixed")
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 # "all" is the predict split's sampling, not a training choice
 TRAIN_SAMPLINGS = tuple(s for s in SAMPLINGS if s != "all")
