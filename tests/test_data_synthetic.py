@@ -48,7 +48,7 @@ def test_deterministic_from_seed(ci_root, tmp_path):
 
 
 def test_overwrite_replaces_an_earlier_generation_and_nothing_else(tmp_path):
-    small = dict(train_videos=1, frames=4, height=32, width=64)
+    small = dict(train_videos=1, frames=4, height=64, width=96)
     root = generate(tmp_path / "s", SyntheticSize(videos=3, **small), seed=0)
     (root / "notes.txt").write_text("mine")
     with pytest.raises(OutputPlaceError, match="overwrite=true"):
