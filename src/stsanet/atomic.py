@@ -4,14 +4,14 @@ before any work, that an output place can take them."""
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from stsanet.errors import OutputPlaceError
 
-# mkstemp creates files readable by their owner only; finished outputs get the usual mode.
+# Temporary files are readable by their owner only; finished outputs get the usual mode.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
@@ -27,14 +27,17 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
+    # The name is chosen before the file exists and the file is created inside the try: an
+    # interrupt (Ctrl-C, SIGTERM: raised between any two bytecodes) can come right after the
+    # creation, and the finally clause must know the name then.
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
     try:
-        yield Path(temporary)
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        yield temporary
         os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
+        if os.path.lexists(temporary):
             os.unlink(temporary)
 
 
@@ -55,12 +58,14 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def _can_create_in(folder: Path) -> str | None:
     """None if a file can be created in ``folder`` (tried for real: permission bits do not tell
     root, a read-only mount or a pseudo file system apart), else why not."""
+    probe = folder / f".stsanet-write-check.{secrets.token_hex(4)}"
     try:
-        handle, probe = tempfile.mkstemp(prefix=".stsanet-write-check.", dir=folder)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as error:
         return error.strerror or type(error).__name__
-    os.close(handle)
-    os.unlink(probe)
+    finally:
+        if os.path.lexists(probe):
+            os.unlink(probe)
     return None
 
 

@@ -100,6 +100,7 @@ def one_line(text: str) -> str:
     advice about HYDRA_FULL_ERROR and its config search path dropped."""
     parts: list[str] = []
     listing = False
+    text = text.replace("In '_dummy_empty_config_': ", "")  # composed without a primary config
     for raw in _ANSI.sub("", text).splitlines():
         line = raw.strip()
         if not line or "HYDRA_FULL_ERROR" in line:

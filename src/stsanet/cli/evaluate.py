@@ -22,6 +22,10 @@ from stsanet.cli.boundary import hydra_command
 NAME = "stsanet-eval"
 
 
+def _frames(count: int) -> str:
+    return f"{count} frame{'' if count == 1 else 's'}"
+
+
 @hydra_command(NAME, config_name="eval")
 def main(cfg: DictConfig) -> int:
     from stsanet.runs.evaluate import run_eval
@@ -37,7 +41,7 @@ def main(cfg: DictConfig) -> int:
         excluded = results.excluded_from(kind)
         effect = f"left out of {', '.join(excluded)}" if excluded else "stretched by the resize"
         example = rows[0]["path"] + (f": {rows[0]['detail']}" if rows[0].get("detail") else "")
-        print(f"{NAME}: {'' if excluded else 'warning: '}{len(rows)} frames: {kind} (e.g. "
+        print(f"{NAME}: {'' if excluded else 'warning: '}{_frames(len(rows))}: {kind} (e.g. "
               f"{example}): {effect}; listed in {paths['markdown']}; strict=true makes them "
               f"errors", file=sys.stderr)
     if results.errors:
@@ -46,7 +50,7 @@ def main(cfg: DictConfig) -> int:
             print(f"{NAME}: no frame could be scored: {len(results.errors)} failed (e.g. {first}); "
                   f"all are listed in {paths['markdown']}", file=sys.stderr)
             return 2
-        print(f"{NAME}: {len(results.errors)} frames could not be scored (e.g. {first}); all "
+        print(f"{NAME}: {_frames(len(results.errors))} could not be scored (e.g. {first}); all "
               f"are listed in {paths['markdown']}", file=sys.stderr)
         return 1
     return 0

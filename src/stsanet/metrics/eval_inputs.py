@@ -144,7 +144,7 @@ def frame_notes(item: FrameItem, prediction_shape: tuple[int, int], target_shape
     if aspect_differs(tuple(prediction_shape), tuple(target_shape)):
         (ph, pw), (th, tw) = prediction_shape, target_shape
         notes.append({"kind": ASPECT_MISMATCH, "path": str(item.prediction),
-                      "detail": f"prediction {pw}x{ph}, ground truth {tw}x{th}: stretched"})
+                      "detail": f"prediction {pw}x{ph}, ground truth {tw}x{th}"})
     if strict and notes:
         first = notes[0]
         raise EvaluationInputError(first["kind"], first["path"],

@@ -149,6 +149,9 @@ def _all_items(cfg: DictConfig) -> list[FrameItem]:
     if gt_root and has_data:
         raise EvalConfigError("give either gt_root=<folder> or data=<name> data.root=<path>, not both")
     if gt_root:
+        if not Path(gt_root).is_dir():
+            raise EvalConfigError(f"gt_root={gt_root}: no such folder (the ground truth, "
+                                  f"<gt_root>/<video>/maps/<frame>.png and fixation/<frame>.png)")
         try:
             return folder_pair_items(pred_root, gt_root)
         except FileNotFoundError as error:

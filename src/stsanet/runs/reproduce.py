@@ -57,7 +57,8 @@ def check_backbone(path: str) -> None:
     try:
         naming = detect_naming(read_state_dict(path))
     except (FileNotFoundError, WeightsError) as error:
-        raise ReproduceError(f"--backbone {path}: {error}. Formats that load: "
+        reason = str(error).removeprefix(f"{path}: ")
+        raise ReproduceError(f"--backbone {path}: {reason}. Formats that load: "
                              f"{BACKBONE_FORMATS}") from None
     if naming == "unknown":
         raise ReproduceError(f"--backbone {path}: not an S3D backbone file. Formats that load: "

@@ -313,8 +313,8 @@ class TrainConfig(Section):
     tags: list[Text] = None
     init: InitConfig = None
     module: ModuleConfig = None
+    model: ModelConfig = None  # before data: data.input_size follows model.input_size
     data: DataConfig = None
-    model: ModelConfig = None
     trainer: TrainerConfig = None
     schedule: ScheduleConfig = None
     score: ScoreConfig | None = None
