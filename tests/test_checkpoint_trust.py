@@ -16,7 +16,7 @@ from model_helpers import SMALL, small_model
 from pipeline_helpers import expected_map, write_video
 from stsanet.data.frames import open_frame_source
 from stsanet.lit.checkpoint_info import CheckpointError, run_info
-from stsanet.lit.checks import ConfigError
+from stsanet.errors import ConfigError
 from stsanet.runs.config import CONF_DIR
 from stsanet.runs.predict import run_predict
 from stsanet.models import STSANet

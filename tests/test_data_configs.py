@@ -43,5 +43,5 @@ def test_check_data_command_exit_codes(tmp_path):
     assert bad.returncode == 1 and "zero-length video: 1" in bad.stdout
     unset = subprocess.run([env_python, "-m", "stsanet.cli.check_data", "data=dhf1k"],
                            capture_output=True, text=True, cwd=tmp_path)
-    assert unset.returncode == 2 and "data.root is not set" in unset.stderr
+    assert unset.returncode == 2 and "data.root is required but not set" in unset.stderr
     assert not list(Path(tmp_path).glob("*.log"))

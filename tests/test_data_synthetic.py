@@ -7,7 +7,8 @@ from stsanet.data.check import check_index
 from stsanet.data.frames import open_frame_source, probe_seek_mode
 from stsanet.data.io import read_fixations, read_saliency_map
 from stsanet.data.index import build_index
-from stsanet.data.synthetic import SIZES, SyntheticDataModule, blurred_map, gaussian_sigma, generate, render, simulate
+from stsanet.errors import OutputPlaceError
+from stsanet.data.synthetic import SIZES, SyntheticSize, SyntheticDataModule, blurred_map, gaussian_sigma, generate, render, simulate
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,21 @@ def test_deterministic_from_seed(ci_root, tmp_path):
     other = simulate(SIZES["ci"], 1, 3)
     assert not np.allclose(other.positions, again.positions)
     assert generate(ci_root, "ci", seed=0) == ci_root  # same dataset: kept
-    with pytest.raises(FileExistsError, match="seed 0"):
+    with pytest.raises(OutputPlaceError, match="seed 0"):
         generate(ci_root, "ci", seed=1)
     assert json.loads((ci_root / "synthetic.json").read_text())["train_videos"] == 4
+
+
+def test_overwrite_replaces_an_earlier_generation_and_nothing_else(tmp_path):
+    small = dict(train_videos=1, frames=4, height=64, width=96)
+    root = generate(tmp_path / "s", SyntheticSize(videos=3, **small), seed=0)
+    (root / "notes.txt").write_text("mine")
+    with pytest.raises(OutputPlaceError, match="overwrite=true"):
+        generate(root, SyntheticSize(videos=2, **small), seed=1)
+    generate(root, SyntheticSize(videos=2, **small), seed=1, overwrite=True)
+    assert sorted(p.name for p in (root / "video").iterdir()) == ["001.AVI", "002.AVI"]
+    assert json.loads((root / "synthetic.json").read_text())["seed"] == 1
+    assert (root / "notes.txt").read_text() == "mine"
 
 
 def test_saliency_needs_time(ci_root):

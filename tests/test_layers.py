@@ -10,7 +10,7 @@ import stsanet
 
 PACKAGE = Path(stsanet.__file__).parent
 # lowest first; a module may import its own layer and the ones before it
-LAYERS = ["atomic", "conf", "models", "data", "metrics", "render", "lit", "runs", "cli"]
+LAYERS = ["errors", "atomic", "conf", "models", "data", "metrics", "render", "lit", "runs", "cli"]
 
 
 def module_name(path: Path) -> str:

@@ -98,8 +98,12 @@ def test_nan_frames_are_dropped_and_counted(tmp_path):
     results = evaluate_items(folder_pair_items(pred_root, gt_root), FAST, progress=False)
     per_metric = results.counts()["per_metric"]
     assert per_metric["CC"] == {"frames": 2, "nan": 1}
-    assert per_metric["NSS"] == {"frames": 1, "nan": 2}
+    # the frame without fixations is not scored on NSS (named in the results), not a NaN
+    assert per_metric["NSS"] == {"frames": 1, "nan": 1}
     assert results.summary()["NSS"] == pytest.approx(results.frames[2]["NSS"])
+    [empty] = results.notes()["empty fixation map"]
+    assert empty["frame"] == "0002" and empty["path"].endswith("0001/fixation/0002.png")
+    assert "NSS" in results.excluded_from("empty fixation map")
 
 
 def test_other_map_is_the_union_of_rescaled_fixations():
@@ -205,3 +209,31 @@ def test_cli_dataset_mode_on_the_synthetic_layout(tmp_path):
     assert run.returncode == 0, run.stderr
     data = json.loads((out / "results.json").read_text())
     assert data["counts"]["scored_frames"] == 6 and data["columns"] == ["s-AUC", "CC", "NSS"]
+
+
+def test_ground_truth_that_cannot_score_is_named_and_left_out(tmp_path):
+    """An all-black map would score SIM 0 and the best KL: it is left out of CC/SIM/KL, named in
+    the results; strict makes it an error of the frame; a stretched prediction is a warning."""
+    pred_root, gt_root = make_folder_pair(tmp_path, videos=1, mat_video=None)
+    black = write_png(gt_root / "0001" / "maps" / "0002.png", np.zeros((24, 32), np.uint8))
+    items = folder_pair_items(pred_root, gt_root)
+    results = evaluate_items(items, FAST, progress=False)
+    black_row = results.frames[1]
+    assert not {"CC", "SIM", "KL"} & set(black_row) and "NSS" in black_row
+    assert results.counts()["per_metric"]["SIM"] == {"frames": 2, "nan": 0}
+    [note] = results.notes()["all-black ground-truth map"]
+    assert note["path"] == str(black) and results.excluded_from(note["kind"]) == ["SIM", "CC", "KL"]
+    # predictions are 12 x 16 for 24 x 32 ground truth: the same aspect ratio, no warning
+    assert set(results.notes()) == {"all-black ground-truth map"}
+    paths = write_results(results, tmp_path / "out")
+    data = json.loads(paths["json"].read_text())
+    assert data["notes"]["all-black ground-truth map"]["frames"][0]["frame"] == "0002"
+    assert str(black) in paths["markdown"].read_text()
+
+    strict = evaluate_items(items, EvalSettings(n_splits=20, strict=True), progress=False)
+    assert [e["kind"] for e in strict.errors] == ["all-black ground-truth map"]
+    assert len(strict.frames) == 2
+
+    write_png(pred_root / "0001" / "0003.png", np.full((12, 30), 80, np.uint8))  # 16:9-ish
+    stretched = evaluate_items(items, FAST, progress=False).notes()["aspect ratio differs from the ground truth"]
+    assert stretched[0]["frame"] == "0003" and "prediction 30x12, ground truth 32x24" in stretched[0]["detail"]

@@ -11,7 +11,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from stsanet.lit.checks import ConfigError, check_predict_config, check_train_config
+from stsanet.errors import ConfigError
+from stsanet.runs.predict import check_predict_config
+from stsanet.runs.train import check_train_config
 from stsanet.runs.config import CONF_DIR
 from stsanet.lit.schedule import official_lr
 
@@ -83,6 +85,10 @@ def test_predict_config_composes():
     ("model.norm=layer", "model.norm='layer' is unknown; allowed: full_shape, agnostic"),
     ("model.input_size=[60,96]", "multiples of 32"),
     ("model.input_size=[64,96]", "needs model.norm=agnostic"),
+    ("trainer.max_epochs=abc", "trainer.max_epochs='abc' is not an integer"),
+    ("data.batch_size=0", "data.batch_size=0 must be >= 1"),
+    ("seed=abc", "seed='abc' is not an integer"),
+    ("module.optimizer.lr=fast", "module.optimizer.lr='fast' is not a number"),
     ("data.supervision=first", "allowed: middle, last"),
     ("init.backbone=/nonexistent/s3d.pt", "init.backbone=/nonexistent/s3d.pt: file not found"),
 ])
@@ -103,7 +109,8 @@ def test_missing_data_root_is_named():
 
 
 def test_predict_config_errors(tmp_path):
-    cfg = compose_cfg("predict", [f"input={tmp_path / 'missing.mp4'}", "checkpoint=x.ckpt"])
+    cfg = compose_cfg("predict", [f"input={tmp_path / 'missing.mp4'}", "checkpoint=x.ckpt",
+                                  f"output={tmp_path / 'out'}"])
     with pytest.raises(ConfigError, match="input=.*missing.mp4: no such video"):
         check_predict_config(cfg)
 

@@ -53,7 +53,7 @@ def test_trainer_compile_compiles_the_network_in_place(compile):
 
 
 def test_predict_compiles_on_gpus_by_default_and_takes_explicit_choices():
-    from stsanet.lit.checks import ConfigError
+    from stsanet.errors import ConfigError
     from stsanet.runs.predict import _compile
 
     assert _compile("auto", torch.device("cuda")) is True

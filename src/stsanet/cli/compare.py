@@ -19,12 +19,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from stsanet.runs.examples import (MAX_CANDIDATES, SHOWN_DISAGREE, SHOWN_FIXED,
-                                   CompareError, compare_folders)
+from stsanet.cli.boundary import CommandParser, command
+from stsanet.runs.examples import MAX_CANDIDATES, SHOWN_DISAGREE, SHOWN_FIXED, compare_folders
+
+NAME = "stsanet-compare"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="stsanet-compare", description=__doc__,
+    parser = CommandParser(prog=NAME, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", metavar="LABEL=FOLDER",
                         help="prediction folders, optionally labelled")
@@ -46,13 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@command(NAME)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        path, records = compare_folders(**vars(args))
-    except CompareError as error:
-        print(f"stsanet-compare: {error}", file=sys.stderr)
-        return 2
+    path, records = compare_folders(**vars(args))
     for record in records:
         scores = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} —"
                            for k, v in record["cc"].items())

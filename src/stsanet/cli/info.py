@@ -10,24 +10,29 @@ attention GMAC of one clip, and the shape of every stage are computed on the met
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from stsanet.runs.config import CONF_DIR
+from stsanet.cli.boundary import CommandParser, command
 from stsanet.models.profile import ModelProfile, profile
+from stsanet.runs.config import CONF_DIR
+from stsanet.runs.schema import ModelConfig, check
+
+NAME = "stsanet-info"
 
 
 def model_options(overrides: list[str]) -> tuple[str, dict]:
-    """Compose conf/model with the given overrides; returns (_target_, constructor options)."""
+    """Compose conf/model with the given overrides and check its values
+    (:class:`stsanet.runs.schema.ModelConfig`); returns (_target_, constructor options)."""
     overrides = [("+" + o if o.startswith("model=") else o) for o in overrides]
     if not any(o.startswith("+model=") for o in overrides):
         overrides = ["+model=stsanet", *overrides]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(overrides=overrides)
+    check(cfg.model, ModelConfig, prefix="model")
     options = OmegaConf.to_container(cfg.model, resolve=True)
     return options.pop("_target_"), options
 
@@ -56,23 +61,21 @@ def format_report(p: ModelProfile) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="stsanet-info", description=__doc__.split("\n")[0])
+@command(NAME)
+def main(argv: list[str] | None = None) -> int:
+    parser = CommandParser(prog=NAME, description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model.norm=agnostic")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    try:
-        target, options = model_options(args.overrides)
-        p = profile(build=_build(target), **options)
-    except Exception as error:  # bad override or option: one clear line, no traceback
-        print(f"stsanet-info: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(2)
+    target, options = model_options(args.overrides)
+    p = profile(build=_build(target), **options)
     if args.json:
         print(json.dumps({**p.__dict__, "shapes": {k: list(v) for k, v in p.shapes.items()}},
                          indent=2))
     else:
         print(format_report(p))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,39 +1,33 @@
 """stsanet-make-synthetic: write the synthetic dataset (DHF1K layout) under a root.
 
     stsanet-make-synthetic root=/tmp/synthetic size=ci seed=0
+
+Rerunning the same command keeps a finished dataset and completes an interrupted one.
 """
 
 from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from stsanet.runs.config import CONF_SOURCE
+from stsanet.cli.boundary import hydra_command
+
+NAME = "stsanet-make-synthetic"
 
 
-@hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="make_synthetic")
-def _hydra_main(cfg: DictConfig) -> None:
+@hydra_command(NAME, config_name="make_synthetic")
+def main(cfg: DictConfig) -> int:
     from stsanet.data.synthetic import SIZES, generate
+    from stsanet.runs.schema import MakeSyntheticConfig, check
 
-    if cfg.size not in SIZES:
-        print(f"stsanet-make-synthetic: size={cfg.size} is unknown; use one of "
-              f"{', '.join(sorted(SIZES))}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        root = generate(cfg.root, cfg.size, int(cfg.seed), overwrite=bool(cfg.overwrite))
-    except FileExistsError as error:
-        print(f"stsanet-make-synthetic: {error}", file=sys.stderr)
-        sys.exit(2)
+    check(cfg, MakeSyntheticConfig)
+    root = generate(cfg.root, cfg.size, int(cfg.seed), overwrite=bool(cfg.overwrite))
     spec = SIZES[cfg.size]
     print(f"synthetic dataset ({cfg.size}, seed {cfg.seed}) at {root}: {spec.videos} videos "
           f"({spec.train_videos} train) x {spec.frames} frames of {spec.width}x{spec.height}")
-
-
-def main() -> None:
-    _hydra_main()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

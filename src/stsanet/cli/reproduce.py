@@ -33,14 +33,33 @@ import os
 import sys
 from pathlib import Path
 
+from stsanet.atomic import check_folder_place
+from stsanet.cli.boundary import CommandParser, command
 from stsanet.runs.reproduce import (BACKBONE_FORMATS, FINETUNED, REAL_DATASETS, REAL_SEEDS,
                                     SYNTHETIC_PROTOCOL, SYNTHETIC_SEEDS, SYNTHETIC_STEPS,
                                     SYNTHETIC_VAL_STRIDE, reproduce)
 from stsanet.runs.table import PAPER_GLOBAL_BATCH, TABLES
 
 
+NAME = "reproduce"
+
+
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in its messages
+    return parse
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """The arguments, each value in range and the output folder writable (the files and
+    folders they name are checked by :func:`stsanet.runs.reproduce.reproduce` before any run)."""
+    parser = CommandParser(prog=f"python -m stsanet.cli.{NAME}",
+                           description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=int, required=True, choices=TABLES)
     parser.add_argument("--data", default="synthetic",
                         help="synthetic (a CPU-sized pipeline check) or dhf1k, hollywood2, ucf, "
@@ -55,27 +74,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="benchmark: every frame of every evaluation video (real-data "
                              "default); official: the official validation sampling (synthetic "
                              f"default, stride {SYNTHETIC_VAL_STRIDE})")
-    parser.add_argument("--first-frames", type=int, default=None,
+    parser.add_argument("--first-frames", type=_at_least(1), default=None,
                         help="Table II (i): score the first N frames of each video (DIEM: 300)")
     parser.add_argument("--videos-file", default=None,
                         help="Table II (ii): score only the videos listed (one name per line)")
-    parser.add_argument("--seeds", type=int, default=None,
+    parser.add_argument("--seeds", type=_at_least(1), default=None,
                         help=f"runs per row (default {SYNTHETIC_SEEDS} synthetic, "
                              f"{REAL_SEEDS} real data)")
-    parser.add_argument("--seed", type=int, default=12345, help="first seed; then +1, +2, ...")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--seed", type=_at_least(0), default=12345, help="first seed; then +1, +2, ...")
+    parser.add_argument("--steps", type=_at_least(1), default=None,
                         help=f"optimiser steps per run (synthetic default {SYNTHETIC_STEPS}; "
                              "real data: the paper schedule unless given)")
-    parser.add_argument("--global-batch", type=int, default=None,
+    parser.add_argument("--global-batch", type=_at_least(1), default=None,
                         help=f"clips per optimiser step over all devices (real data default "
                              f"{PAPER_GLOBAL_BATCH}, the paper's)")
     parser.add_argument("--launcher", default="basic",
                         choices=("basic", "submitit_local", "slurm"))
-    parser.add_argument("--devices", "--gpus-per-node", type=int, default=1, dest="devices")
-    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--devices", "--gpus-per-node", type=_at_least(1), default=1, dest="devices")
+    parser.add_argument("--nodes", type=_at_least(1), default=1)
     parser.add_argument("--partition", default=None)
     parser.add_argument("--account", default=None)
-    parser.add_argument("--time-min", type=int, default=None,
+    parser.add_argument("--time-min", type=_at_least(1), default=None,
                         help="SLURM time limit per job (minutes); the job requeues past it")
     parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP")
     parser.add_argument("--trainer", default=None, help="trainer config, e.g. ddp or gpu")
@@ -108,11 +127,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.protocol = SYNTHETIC_PROTOCOL if args.data == "synthetic" else "benchmark"
     if args.seeds is None:
         args.seeds = SYNTHETIC_SEEDS if args.data == "synthetic" else REAL_SEEDS
-    if args.seeds < 1:
-        parser.error("--seeds must be >= 1")
+    check_folder_place(args.out, "--out")
     return args
 
 
+@command(NAME)
 def main(argv: list[str] | None = None) -> int:
     return reproduce(parse_args(argv))
 

@@ -9,36 +9,29 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from stsanet.lit.checks import ConfigError
-from stsanet.runs.config import CONF_SOURCE
+from stsanet.cli.boundary import hydra_command
+from stsanet.errors import ConfigError
+
+NAME = "stsanet-train"
+RESUME = "resume with ckpt_path=<the run's folder>/checkpoints/last.ckpt (the last finished epoch)"
 
 
-@hydra.main(version_base="1.3", config_path=CONF_SOURCE, config_name="train")
-def _hydra_main(cfg: DictConfig) -> float | None:
+@hydra_command(NAME, config_name="train", hint=RESUME)
+def main(cfg: DictConfig) -> float | None:
     from stsanet.runs.train import train
 
-    try:
-        metrics = train(cfg)
-    except ConfigError as error:
-        print(f"stsanet-train: configuration error: {error}", file=sys.stderr)
-        sys.exit(2)
+    metrics = train(cfg)
     # the value a sweeper optimises (hparams_search=lr_bn_optuna: optimized_metric=val/loss)
     name = cfg.get("optimized_metric")
     if name:
         if name not in metrics:
-            print(f"stsanet-train: optimized_metric={name} was not logged by this run; logged: "
-                  f"{sorted(metrics)}", file=sys.stderr)
-            sys.exit(2)
+            raise ConfigError(f"optimized_metric={name} was not logged by this run; logged: "
+                              f"{sorted(metrics)}")
         return metrics[name]
     return None
 
 
-def main() -> None:
-    _hydra_main()
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,20 +13,25 @@ from pathlib import Path
 
 from PIL import Image
 
-from stsanet.data.io import DataFileError, read_fixations
+from stsanet.data.io import DataFileError, read_fixations, read_grey_image
 from stsanet.data.layouts import DatasetIndex, VideoRecord
 
 ERROR, WARNING = "error", "warning"
 # Shown per kind of problem; the counts always cover all of them.
 EXAMPLES_SHOWN = 5
 SHORT_VIDEO = "video shorter than a clip"
+EMPTY_FIXATIONS = "empty fixation map"
+ALL_BLACK_MAP = "all-black saliency map"
 # What training and evaluation do with each kind of warning.
 HANDLING = {
     SHORT_VIDEO: "used: a window running past either end repeats the edge frame "
                  "(stsanet.data.clips.window_indices), as stsanet-predict does",
     "frames without a saliency map": "not used as labels",
     "frames without a fixation map": "they count as empty fixation maps",
-    "empty fixation map": "training skips the batch holding it; the test stage skips the frame",
+    EMPTY_FIXATIONS: "training skips the batch holding it; the test stage skips the frame; "
+                     "stsanet-eval leaves the frame out of NSS and the AUCs",
+    ALL_BLACK_MAP: "no target: the training loss leaves the sample out; stsanet-eval leaves the "
+                   "frame out of CC, SIM and KL",
 }
 
 
@@ -62,6 +67,18 @@ class CheckReport:
     def usable(self) -> bool:
         return not self.errors and any(self.labelled_frames.values())
 
+    def summary(self) -> str:
+        """One line: why the root is unusable (each kind of error, its count, one example)."""
+        kinds: dict[str, list[Problem]] = defaultdict(list)
+        for problem in self.errors:
+            kinds[problem.kind].append(problem)
+        parts = [f"{kind}: {len(found)} (e.g. {found[0].path}"
+                 f"{': ' + found[0].detail if found[0].detail else ''})"
+                 for kind, found in kinds.items()]
+        if not any(self.labelled_frames.values()):
+            parts.append("no frame with a saliency map in the checked splits")
+        return f"data.root={self.root} is unusable for {self.dataset}: " + "; ".join(parts)
+
     def format(self) -> str:
         lines = [
             f"{self.dataset} at {self.root}: {self.videos_checked} videos, "
@@ -85,7 +102,7 @@ class CheckReport:
 
 
 class DataCheckError(DataFileError):
-    """The dataset root is unusable; the message is the full report."""
+    """The dataset root is unusable; the message says why and how to see the full report."""
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -137,10 +154,14 @@ def check_video(report: CheckReport, video: VideoRecord, clip_len: int, deep: bo
     if video.num_frames < clip_len:
         report.add(SHORT_VIDEO, WARNING, video.frames_path,
                    f"{video.num_frames} < {clip_len} frames")
-    for kind_name, paths in (("saliency map", video.maps), ("fixation map", video.fixations)):
+    # Three files per video by their headers (a systematic size error shows in any of them);
+    # deep: every file, read whole, which also finds all-black and empty annotations.
+    for kind_name, paths, read in (("saliency map", video.maps, read_grey_image),
+                                   ("fixation map", video.fixations, read_fixations)):
         for path in _sampled(paths, deep):
             try:
-                size = _image_size(path)
+                image = read(path) if deep else None
+                size = image.shape if deep else _image_size(path)
             except (DataFileError, OSError) as error:
                 report.add(f"unreadable {kind_name}", ERROR, path, str(error).split(": ", 1)[-1])
                 continue
@@ -148,13 +169,9 @@ def check_video(report: CheckReport, video: VideoRecord, clip_len: int, deep: bo
                 report.add("wrong image size", ERROR, path,
                            f"{size[1]}×{size[0]}, frames of {video.name} are "
                            f"{video.width}×{video.height}")
-    if deep:
-        for path in (f for f in video.fixations if f is not None):
-            try:
-                if not read_fixations(path).any():
-                    report.add("empty fixation map", WARNING, path, "skipped by training")
-            except DataFileError:
-                pass  # already reported as unreadable above
+            elif image is not None and not image.any():
+                report.add(ALL_BLACK_MAP if read is read_grey_image else EMPTY_FIXATIONS,
+                           WARNING, path)
 
 
 def check_index(index: DatasetIndex, splits=None, clip_len: int = 32,
@@ -177,5 +194,7 @@ def require_usable(index: DatasetIndex, splits, clip_len: int = 32) -> CheckRepo
     """Run the checks; raise :class:`DataCheckError` with the whole report if unusable."""
     report = check_index(index, splits, clip_len)
     if not report.usable:
-        raise DataCheckError(report.format())
+        chosen = f" splits=[{','.join(sorted(splits))}]" if splits else ""
+        raise DataCheckError(f"{report.summary()}; the full report: stsanet-check-data "
+                             f"data={index.dataset} data.root={index.root}{chosen}")
     return report

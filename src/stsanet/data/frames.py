@@ -229,7 +229,15 @@ class VideoFileSource:
         self._num_threads = num_threads
         self._reader = _open_decord(self.path, num_threads)
         self.num_frames = len(self._reader)
-        self.height, self.width = self._reader[0].shape[:2]
+        first = self._reader[0].shape
+        self.height, self.width = first[:2]
+        if len(first) != 3 or first[2] != 3:
+            # decord pads the rows of very small frames and returns them as extra channels
+            raise DataFileError(
+                f"{self.path}: a {self.width}×{self.height} video decodes to frames of shape "
+                f"{tuple(first)}, not {self.width}×{self.height}×3 RGB; frames this small are "
+                f"not supported: scale the video up (e.g. ffmpeg -i in.mp4 -vf scale=64:-2 "
+                f"out.mp4)")
         self._reader.seek(0)
         self._position = 0  # next frame index `next()` returns (sequential and keyframe modes)
         if seek_mode is not None and seek_mode not in SEEK_MODES:

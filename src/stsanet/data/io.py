@@ -13,13 +13,14 @@ import numpy as np
 from PIL import Image
 
 from stsanet.atomic import atomic_path
+from stsanet.errors import InputError
 
 # Variable names of the fixation matrices in the released datasets: DHF1K stores `I`,
 # DIEM (STAViS layout) stores `eyeMap`; other files are accepted when they hold one 2-D array.
 FIXATION_MAT_KEYS = ("I", "eyeMap", "fixLocs", "fixationPts")
 
 
-class DataFileError(ValueError):
+class DataFileError(InputError):
     """A dataset file is missing, unreadable or has the wrong content."""
 
 

@@ -250,9 +250,16 @@ def parse_diem(root: Path) -> list[VideoRecord]:
 def parse_synthetic(root: Path) -> list[VideoRecord]:
     meta_file = root / "synthetic.json"
     if not meta_file.is_file():
-        raise LayoutError(
-            f"{root}: no synthetic.json; generate the dataset with "
-            f"`stsanet-make-synthetic root={root}`"
-        )
+        partial = root / "synthetic.partial.json"  # written by an interrupted generation
+        try:
+            meta = json.loads(partial.read_text()) if partial.is_file() else {}
+        except (OSError, ValueError):
+            meta = {}
+        if meta.get("size") in (None, "custom"):
+            raise LayoutError(f"{root}: no synthetic.json; generate the dataset with "
+                              f"`stsanet-make-synthetic root={root} size=<ci|demo> seed=<N>`")
+        raise LayoutError(f"{root}: its generation was interrupted; complete it with "
+                          f"`stsanet-make-synthetic root={root} size={meta['size']} "
+                          f"seed={meta.get('seed', 0)}`")
     meta = json.loads(meta_file.read_text())
     return parse_dhf1k(root, train_videos=meta["train_videos"], val_videos=meta["val_videos"])

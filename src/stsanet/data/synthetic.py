@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from stsanet.atomic import write_text_atomic
+from stsanet.atomic import check_folder_place, write_text_atomic
 from stsanet.data.datamodule import SaliencyDataModule
 from stsanet.data.io import write_png_atomic
 from stsanet.data.video_writer import write_video
+from stsanet.errors import OutputPlaceError
 
 DHF1K_FWHM_PX, DHF1K_WIDTH = 30.0, 640
+# synthetic.json marks a complete dataset; the partial file one whose generation was cut short
+META_FILE, PARTIAL_FILE = "synthetic.json", "synthetic.partial.json"
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,29 @@ def render(scene: Scene, size: SyntheticSize, seed: int, video: int) -> np.ndarr
     return frames
 
 
+def _read_meta(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _clear(root: Path) -> None:
+    """Remove what the generator writes (nothing else under ``root``)."""
+    for name in ("video", "annotation"):
+        if (root / name).is_dir():
+            shutil.rmtree(root / name)
+    for name in (META_FILE, PARTIAL_FILE):
+        (root / name).unlink(missing_ok=True)
+
+
 def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: int = 0,
              overwrite: bool = False) -> Path:
     """Write the dataset under ``root``; returns ``root``. An existing dataset with the same
-    seed and size is kept (generation is deterministic), a different one needs ``overwrite``."""
+    seed and size is kept (generation is deterministic) and an interrupted one is completed
+    (every file was written atomically, so a file that exists is finished); a different one,
+    or a non-empty folder that holds none, needs ``overwrite`` (which removes what an earlier
+    generation wrote, never other files, then writes this one)."""
     root = Path(root).expanduser()
     spec = SIZES[size] if isinstance(size, str) else size
     if isinstance(size, str) and size not in SIZES:
@@ -175,36 +198,50 @@ def generate(root: str | os.PathLike, size: str | SyntheticSize = "ci", seed: in
     meta = {"generator": "stsanet.data.synthetic", "seed": int(seed),
             "size": size if isinstance(size, str) else "custom", "spec": asdict(spec),
             "train_videos": spec.train_videos, "val_videos": spec.videos - spec.train_videos}
-    meta_file = root / "synthetic.json"
-    if meta_file.is_file():
-        existing = json.loads(meta_file.read_text())
-        if existing == meta:
-            return root
+    meta_file, partial_file = root / META_FILE, root / PARTIAL_FILE
+    complete, partial = _read_meta(meta_file), _read_meta(partial_file)
+    if complete == meta:
+        return root
+    check_folder_place(root, "root")
+    existing = complete or partial
+    if existing is not None and existing != meta or existing is None and root.is_dir() \
+            and any(root.iterdir()):
         if not overwrite:
-            raise FileExistsError(
-                f"{root} holds a synthetic dataset with seed {existing.get('seed')} and size "
-                f"{existing.get('size')}; pass overwrite=true or choose another root"
-            )
-    elif root.exists() and any(root.iterdir()) and not overwrite:
-        raise FileExistsError(f"{root} is not empty; choose an empty folder or overwrite=true")
+            state = "a synthetic dataset" if complete else "an interrupted synthetic dataset"
+            what = (f"holds {state} with seed {existing.get('seed')} and size "
+                    f"{existing.get('size')}" if existing else "is not empty")
+            raise OutputPlaceError(f"root={root} {what}; pass overwrite=true to replace it, or "
+                                   f"choose another root")
+        if existing is not None:  # only an earlier generation's files are removed
+            _clear(root)
+    write_text_atomic(partial_file, json.dumps(meta, indent=2))
     sigma = gaussian_sigma(spec.width)
     for video in range(1, spec.videos + 1):
-        scene = simulate(spec, seed, video)
-        # MJPEG at a fixed quantiser of 2 (near lossless) keeps the discs crisp and seeks exactly
-        write_video(root / "video" / f"{video:03d}.AVI", render(scene, spec, seed, video),
-                    "mjpeg", spec.fps, fixed_quantiser=2)
+        video_file = root / "video" / f"{video:03d}.AVI"
         annotation = root / "annotation" / f"{video:04d}"
+        labels = [(annotation / kind / f"{t + 1:04d}.png", kind)
+                  for t in range(spec.frames) for kind in ("maps", "fixation")]
+        if video_file.is_file() and all(path.is_file() for path, _ in labels):
+            continue  # finished before an interruption
+        scene = simulate(spec, seed, video)
+        if not video_file.is_file():
+            # MJPEG at a fixed quantiser of 2 (near lossless) keeps the discs crisp and seeks
+            # exactly
+            write_video(video_file, render(scene, spec, seed, video), "mjpeg", spec.fps,
+                        fixed_quantiser=2)
         for t, points in enumerate(scene.fixations):
-            saliency = blurred_map(points, spec.height, spec.width, sigma)
-            write_png_atomic(annotation / "maps" / f"{t + 1:04d}.png",
-                             np.round(saliency * 255).astype(np.uint8))
-            fixation = np.zeros((spec.height, spec.width), np.uint8)
-            fixation[points[:, 0], points[:, 1]] = 255
-            write_png_atomic(annotation / "fixation" / f"{t + 1:04d}.png", fixation)
+            maps, fixation = (annotation / kind / f"{t + 1:04d}.png" for kind in ("maps", "fixation"))
+            if not maps.is_file():
+                saliency = blurred_map(points, spec.height, spec.width, sigma)
+                write_png_atomic(maps, np.round(saliency * 255).astype(np.uint8))
+            if not fixation.is_file():
+                image = np.zeros((spec.height, spec.width), np.uint8)
+                image[points[:, 0], points[:, 1]] = 255
+                write_png_atomic(fixation, image)
     # Written last: its presence marks a complete dataset.
     write_text_atomic(meta_file, json.dumps(meta, indent=2))
+    partial_file.unlink(missing_ok=True)
     return root
-
 
 
 class SyntheticDataModule(SaliencyDataModule):

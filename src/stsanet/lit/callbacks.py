@@ -70,3 +70,38 @@ class Throughput(pl.Callback):
             pl_module.log("train/clips_per_s", clips / (now - self._last), on_step=True,
                           on_epoch=False, rank_zero_only=True, batch_size=1)
         self._last = now
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else \
+        f"{minutes}:{seconds:02d}"
+
+
+class StepProgress(pl.Callback):
+    """One line every ``every_n_steps`` optimiser steps of a run bounded by ``max_steps``: the
+    step, the loss, seconds per step and the time left (from the mean step time so far,
+    validation included). Replaces the per-epoch progress bar where the steps are the unit."""
+
+    def __init__(self, every_n_steps: int = 10) -> None:
+        self.every_n_steps = every_n_steps
+        self._start: float | None = None
+        self._first_step = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start, self._first_step = time.perf_counter(), trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step, total = trainer.global_step, trainer.max_steps
+        if not trainer.is_global_zero or self._start is None or step == self._first_step or \
+                (step % self.every_n_steps and step != total):
+            return
+        elapsed = time.perf_counter() - self._start
+        per_step = elapsed / (step - self._first_step)
+        loss = trainer.callback_metrics.get("train/loss_step", trainer.callback_metrics.get(
+            "train/loss"))
+        shown = f", loss {float(loss):.3f}" if loss is not None else ""
+        left = f", ETA {_clock(per_step * (total - step))}" if total and total > 0 else ""
+        of = f"/{total} ({100 * step / total:.0f}%)" if total and total > 0 else ""
+        print(f"step {step}{of}{shown}, {per_step:.2f} s/step, elapsed {_clock(elapsed)}{left}",
+              flush=True)

@@ -10,7 +10,6 @@ imported, instantiated or called.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Any
 
 import torch
 
-from stsanet.lit.checks import SUPERVISIONS, ConfigError
-from stsanet.models.weights import OURS_FORMAT
+from stsanet.data.clips import SUPERVISIONS
+from stsanet.errors import ConfigError
+from stsanet.models.weights import OURS_FORMAT, load_failure
 
 # The checkpoint entry stsanet-train writes (SaliencyModule.on_save_checkpoint): what using the
 # weights needs, see run_info().
@@ -80,15 +80,7 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
 
 
 def _refused(path: Path, exc: Exception) -> CheckpointError:
-    # torch's message is long advice on loading unsafely; keep the line naming what was found
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
-    lines = [line for line in lines if line] or [type(exc).__name__]
-    first_line = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line),
-                      lines[0])
-    return CheckpointError(
-        f"{path}: refused: it cannot be read with torch.load(weights_only=True), which allows "
-        f"only tensors and plain data ({first_line}). Nothing in it was run. If you trust its "
-        f"origin, re-save its weights as a plain dict of tensors.")
+    return CheckpointError(load_failure(path, exc))
 
 
 def stored_run_info(state: Any, path: str | os.PathLike) -> RunInfo:

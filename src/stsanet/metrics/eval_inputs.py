@@ -1,7 +1,14 @@
 """The inputs of one evaluated frame (METRICS.md section 1.1): the saved prediction, the
 ground-truth map and the fixations, read as the DHF1K MATLAB driver reads them, and the s-AUC
 "other" map built from other frames' fixations. A file that cannot be used raises
-:class:`EvaluationInputError` naming it."""
+:class:`EvaluationInputError` naming it.
+
+Ground truth that cannot score some metrics is named, not scored: an all-black saliency map
+has no distribution (CC is NaN, SIM and KL come out 0, the best KL), so it is left out of CC,
+SIM and KL; an empty fixation map has no fixated pixel, so it is left out of NSS and the AUCs
+(:func:`frame_notes`). A prediction whose aspect ratio differs from its ground truth's is
+stretched by the resize, with a named warning. ``strict`` makes each of these an error of the
+frame instead."""
 
 from __future__ import annotations
 
@@ -14,9 +21,10 @@ import numpy as np
 from PIL import Image
 
 from stsanet.data.io import DataFileError, read_fixations, read_grey_image
+from stsanet.errors import InputError
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(InputError):
     """A frame cannot be scored; the message names the file and what is wrong."""
 
     def __init__(self, kind: str, path: str | os.PathLike | None, message: str) -> None:
@@ -104,6 +112,55 @@ def other_fixation_map(shape: tuple[int, int], sources: Iterable[Fixations]) -> 
     return counts
 
 
+# Ground truth that cannot score some metrics, and the metrics each one breaks.
+ALL_BLACK_MAP = "all-black ground-truth map"
+EMPTY_FIXATIONS = "empty fixation map"
+ASPECT_MISMATCH = "aspect ratio differs from the ground truth"
+MAP_METRICS = ("CC", "SIM", "KL")
+FIXATION_METRICS = ("NSS", "AUC-J", "s-AUC", "AUC-B", "AUC-J (exact)", "s-AUC (exact)",
+                    "AUC-B (exact)")
+EXCLUDES = {ALL_BLACK_MAP: MAP_METRICS, EMPTY_FIXATIONS: FIXATION_METRICS, ASPECT_MISMATCH: ()}
+# Relative difference of height/width ratios above which a prediction counts as stretched
+# (a rounded frame size differs by well under 1%).
+ASPECT_TOLERANCE = 0.02
+
+
+def aspect_differs(shape: tuple[int, int], target: tuple[int, int]) -> bool:
+    return abs((shape[0] * target[1]) / (shape[1] * target[0]) - 1.0) > ASPECT_TOLERANCE
+
+
+def frame_notes(item: FrameItem, prediction_shape: tuple[int, int], target_shape: tuple[int, int],
+                gt_map: np.ndarray | None, fixations: Fixations | None,
+                strict: bool = False) -> list[dict]:
+    """What about this frame's inputs the results must say (see the module doc); under
+    ``strict`` the first of them raises :class:`EvaluationInputError` instead."""
+    notes = []
+    if gt_map is not None and not gt_map.any():
+        notes.append({"kind": ALL_BLACK_MAP, "path": str(item.saliency_map),
+                      "excluded": list(MAP_METRICS)})
+    if fixations is not None and fixations.rows.size == 0:
+        notes.append({"kind": EMPTY_FIXATIONS, "path": str(item.fixations),
+                      "excluded": list(FIXATION_METRICS)})
+    if aspect_differs(tuple(prediction_shape), tuple(target_shape)):
+        (ph, pw), (th, tw) = prediction_shape, target_shape
+        notes.append({"kind": ASPECT_MISMATCH, "path": str(item.prediction),
+                      "detail": f"prediction {pw}x{ph}, ground truth {tw}x{th}"})
+    if strict and notes:
+        first = notes[0]
+        raise EvaluationInputError(first["kind"], first["path"],
+                                   f"{first['kind']}{': ' + first['detail'] if 'detail' in first else ''}"
+                                   " (strict=true)")
+    return notes
+
+
+def scorable_ground_truth(notes: list[dict], gt_map: np.ndarray | None,
+                          fixations: Fixations | None):
+    """(gt_map, fixations) with what cannot score taken out (None: its metrics are skipped)."""
+    kinds = {note["kind"] for note in notes}
+    return (None if ALL_BLACK_MAP in kinds else gt_map,
+            None if EMPTY_FIXATIONS in kinds else fixations)
+
+
 def read_gt_map(item: FrameItem) -> np.ndarray | None:
     if item.saliency_map is None:
         return None
@@ -124,9 +181,9 @@ def folder_pair_items(pred_root: str | os.PathLike, gt_root: str | os.PathLike) 
     """
     pred_root, gt_root = Path(pred_root), Path(gt_root)
     if not gt_root.is_dir():
-        raise FileNotFoundError(f"gt_root {gt_root} is not a folder")
+        raise FileNotFoundError(f"{gt_root} is not a folder")
     if not pred_root.is_dir():
-        raise FileNotFoundError(f"pred_root {pred_root} is not a folder")
+        raise FileNotFoundError(f"{pred_root} is not a folder")
     items: list[FrameItem] = []
     for video_dir in sorted(p for p in gt_root.iterdir() if p.is_dir()):
         maps_dir = video_dir / "maps"

@@ -1,5 +1,7 @@
 """The results of an evaluation: frame scores pooled over the split and per video (NaN frames
-dropped and counted), and the files they are written to (results.md/.csv/.json, frames.csv)."""
+dropped and counted), the frames whose ground truth could not score some metrics (named per
+file, with the metrics they were left out of) and the stretched predictions, and the files
+they are written to (results.md/.csv/.json, frames.csv)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from stsanet.atomic import write_text_atomic
+from stsanet.metrics.eval_inputs import EXCLUDES
 
 
 @dataclass
@@ -38,12 +41,26 @@ class EvaluationResults:
         """Frame-pooled means over the whole split (NaN frames dropped)."""
         return self._pooled(self.frames)[0]
 
+    def notes(self) -> dict[str, list[dict]]:
+        """Kind -> the frames it concerns ({video, frame, path, excluded | detail}), in order."""
+        out: dict[str, list[dict]] = {}
+        for row in self.frames:
+            for note in row.get("notes", ()):
+                out.setdefault(note["kind"], []).append(
+                    {"video": row["video"], "frame": row["frame"], **note})
+        return out
+
+    def excluded_from(self, kind: str) -> list[str]:
+        """The evaluated metrics a kind of ground truth was left out of."""
+        return [c for c in self.columns if c in EXCLUDES.get(kind, ())]
+
     def counts(self) -> dict:
         return {
             "items": self.n_items,
             "scored_frames": len(self.frames),
             "failed_frames": len(self.errors),
             "per_metric": self._pooled(self.frames)[1],
+            "notes": {kind: len(rows) for kind, rows in self.notes().items()},
         }
 
     def per_video(self) -> dict[str, dict]:
@@ -67,6 +84,8 @@ class EvaluationResults:
             "counts": self.counts(),
             "per_video": self.per_video(),
             "errors": self.errors,
+            "notes": {kind: {"excluded_from": self.excluded_from(kind), "frames": rows}
+                      for kind, rows in self.notes().items()},
         }
 
 
@@ -113,6 +132,16 @@ def results_markdown(results: EvaluationResults) -> str:
         lines.append(f"| {column} | {c['frames']} | {c['nan']} |")
     lines += ["", f"{counts['items']} frames listed, {counts['scored_frames']} scored, "
               f"{counts['failed_frames']} failed."]
+    for kind, rows in results.notes().items():
+        excluded = results.excluded_from(kind)
+        effect = (f"left out of {', '.join(excluded)} (their other metrics are scored)"
+                  if excluded else "scored after the resize stretched them")
+        lines += ["", f"## {kind}: {len(rows)} frames, {effect}", ""]
+        for row in rows[:200]:
+            detail = f": {row['detail']}" if row.get("detail") else ""
+            lines.append(f"- `{row['video']}/{row['frame']}` `{row['path']}`{detail}")
+        if len(rows) > 200:
+            lines.append(f"- ... and {len(rows) - 200} more (all listed in results.json)")
     if results.errors:
         lines += ["", "## Frames that could not be scored", ""]
         for error in results.errors[:200]:

@@ -35,8 +35,8 @@ import numpy as np
 
 from stsanet.metrics import benchmark, exact
 from stsanet.metrics.eval_inputs import (EvaluationInputError, Fixations, FrameItem,
-                                         load_fixations, other_fixation_map, read_gt_map,
-                                         read_prediction)
+                                         frame_notes, load_fixations, other_fixation_map,
+                                         read_gt_map, read_prediction, scorable_ground_truth)
 from stsanet.metrics.eval_results import EvaluationResults
 from stsanet.metrics.resize import imresize
 
@@ -61,6 +61,7 @@ class EvalSettings:
     step: float = 0.1
     jitter: bool = True
     max_frames: int | None = None  # DHF1K driver mode: random subset of this many frames
+    strict: bool = False  # ground truth that cannot score, stretched predictions: frame errors
 
     def columns(self) -> tuple[str, ...]:
         if self.family not in FAMILIES:
@@ -251,6 +252,8 @@ def _score_item(
             f"saliency map is {gt_map.shape[0]}x{gt_map.shape[1]} but the fixation map "
             f"{item.fixations} is {target_shape[0]}x{target_shape[1]}",
         )
+    notes = frame_notes(item, prediction.shape, target_shape, gt_map, fix, settings.strict)
+    gt_map, fix = scorable_ground_truth(notes, gt_map, fix)
     if prediction.shape != target_shape:
         prediction = imresize(prediction, target_shape)
     rng = frame_generator(settings.seed, item)
@@ -262,4 +265,4 @@ def _score_item(
     scores = score_frame(
         prediction, gt_map, fix.mask() if fix is not None else None, other, columns, settings, rng
     )
-    return {"video": item.video, "frame": item.frame, **scores}
+    return {"video": item.video, "frame": item.frame, **scores, **({"notes": notes} if notes else {})}

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import torch
 
+from ..errors import InputError
 from .channels import BRANCHES, DECODER_STAGES, BranchSpec
 
 SHOW = 5  # keys listed per category in error messages
@@ -16,7 +17,7 @@ _QKV = ("q", "k", "v")
 _SLOT = "ab"
 
 
-class WeightsError(ValueError):
+class WeightsError(InputError):
     """A weights file that cannot be loaded into the model as it is."""
 
 

@@ -35,6 +35,33 @@ CHECKPOINT_CONTAINERS = ("state_dict", "model_state_dict", "model")
 # reading files
 # ---------------------------------------------------------------------------------------------
 
+def load_failure(path: str | os.PathLike, exc: BaseException) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, and what to do about it: an empty or
+    truncated copy is copied again; a file holding objects beyond tensors and plain data is
+    re-saved as a plain dict of tensors (only if its origin is trusted); anything else is not a
+    PyTorch checkpoint."""
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line] or [type(exc).__name__]
+    text = " ".join(lines)
+    if size == 0:
+        return f"{path}: empty file (0 bytes): the copy or download did not finish; copy it again"
+    if "central directory" in text or "failed reading zip archive" in text:
+        return (f"{path}: truncated or damaged ({size:,} bytes; the end of its zip archive is "
+                f"missing): the copy or download did not finish; copy it again")
+    if "GLOBAL" in text or "Unsupported global" in text:  # objects beyond plain data
+        found = next((line for line in lines if "GLOBAL" in line), lines[0])
+        return (f"{path}: refused: it cannot be read with torch.load(weights_only=True), which "
+                f"allows only tensors and plain data ({found}). Nothing in it was run. If you "
+                f"trust its origin, re-save its weights as a plain dict of tensors "
+                f"(torch.save(model.state_dict(), path)).")
+    detail = next((line for line in lines if "Unsupported operand" in line), lines[0])[:160]
+    detail = f"{type(exc).__name__}: {detail}"
+    return (f"{path}: cannot be read with torch.load(weights_only=True) ({detail}): not a "
+            f"PyTorch checkpoint; give a .pth/.pt/.ckpt file written by torch.save")
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load a file with weights_only=True and return its (unwrapped, unprefixed) state_dict."""
     path = Path(path)
@@ -43,10 +70,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, disallowed globals
-        raise WeightsError(
-            f"{path}: cannot be read with torch.load(weights_only=True): {exc}. Re-save it as a "
-            f"plain dict of tensors (torch.save(model.state_dict(), path))."
-        ) from exc
+        raise WeightsError(load_failure(path, exc)) from None
     lightning = isinstance(obj, dict) and "pytorch-lightning_version" in obj
     while isinstance(obj, dict) and not _is_state_dict(obj):
         inner = next((obj[k] for k in CHECKPOINT_CONTAINERS if isinstance(obj.get(k), dict)), None)

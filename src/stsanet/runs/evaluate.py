@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from stsanet.atomic import check_folder_place
+from stsanet.errors import ConfigError
 from stsanet.metrics.evaluate import EvalSettings, evaluate_items
 from stsanet.metrics.eval_results import EvaluationResults, write_results
 from stsanet.metrics.eval_inputs import FrameItem, folder_pair_items
 
 CHECKPOINT_NAME = "frames.partial.jsonl"
+# video folders named in a message about predictions that are not where they are expected
+SHOWN = 5
 
 
-class EvalConfigError(ValueError):
+class EvalConfigError(ConfigError):
     """A configuration value that cannot work; the message names the key and the fix."""
 
 
@@ -95,8 +100,6 @@ def select_protocol(items: list[FrameItem], videos=None, first_frames=None) -> l
                                   f"({len(present)}, e.g. {sorted(present)[:5]})")
         items = [item for item in items if item.video in set(wanted)]
     if first_frames is not None:
-        if int(first_frames) < 1:
-            raise EvalConfigError(f"first_frames must be >= 1, got {first_frames}")
         numbers = {item.key: frame_number(item.frame) for item in items}
         unnumbered = [item.key for item in items if numbers[item.key] is None]
         if unnumbered:
@@ -138,16 +141,21 @@ def _all_items(cfg: DictConfig) -> list[FrameItem]:
     if pred_root in (None, "???") or OmegaConf.is_missing(cfg, "pred_root"):
         raise EvalConfigError("pred_root is required: pass pred_root=<folder of predicted PNGs>")
     if not Path(pred_root).is_dir():
-        raise EvalConfigError(f"pred_root={pred_root} is not a folder")
+        raise EvalConfigError(f"pred_root={pred_root}: no such folder (the folder of predicted "
+                              f"maps, <pred_root>/<video>/maps/0001.png as stsanet-predict "
+                              f"writes them)")
     gt_root = cfg.get("gt_root")
     has_data = OmegaConf.select(cfg, "data", default=None) is not None
     if gt_root and has_data:
         raise EvalConfigError("give either gt_root=<folder> or data=<name> data.root=<path>, not both")
     if gt_root:
+        if not Path(gt_root).is_dir():
+            raise EvalConfigError(f"gt_root={gt_root}: no such folder (the ground truth, "
+                                  f"<gt_root>/<video>/maps/<frame>.png and fixation/<frame>.png)")
         try:
             return folder_pair_items(pred_root, gt_root)
         except FileNotFoundError as error:
-            raise EvalConfigError(str(error)) from None
+            raise EvalConfigError(f"gt_root={gt_root}: {error}") from None
     if has_data:
         from stsanet.data.io import DataFileError
         from stsanet.data.index import build_index
@@ -175,25 +183,69 @@ def settings_from_config(cfg: DictConfig) -> EvalSettings:
         step=float(cfg.step),
         jitter=bool(cfg.jitter),
         max_frames=int(cfg.max_frames) if cfg.get("max_frames") is not None else None,
+        strict=bool(cfg.get("strict", False)),
     )
-    try:
-        settings.columns()
-    except ValueError as error:
-        raise EvalConfigError(str(error)) from None
-    if settings.n_splits < 1 or settings.n_other_frames < 1 or not settings.step > 0:
-        raise EvalConfigError("n_splits and n_other_frames must be >= 1 and step > 0")
     return settings
+
+
+def videos_without_predictions(items: list[FrameItem], pred_root: str | os.PathLike) -> list[str]:
+    """The videos none of whose frames has a prediction file. When that is every video, the
+    predictions are not where they are expected (a layout or naming mismatch, such as folders
+    named 5 instead of 0005): raises EvalConfigError saying what was expected and found."""
+    videos: dict[str, list[FrameItem]] = {}
+    for item in items:
+        videos.setdefault(item.video, []).append(item)
+    missing = [v for v, its in videos.items() if not any(i.prediction.is_file() for i in its)]
+    if missing and len(missing) == len(videos):
+        pred_root = Path(pred_root)
+        found = sorted(p.name for p in pred_root.iterdir() if p.is_dir())
+        expected = sorted(videos)
+        hint = ""
+        by_number = {int(v): v for v in expected if v.isdigit()}
+        renamed = [(f, by_number[int(f)]) for f in found if f.isdigit() and int(f) in by_number
+                   and by_number[int(f)] != f]
+        if renamed:
+            hint = (f"; the folders must be named exactly as the videos ({renamed[0][1]}, not "
+                    f"{renamed[0][0]})")
+        raise EvalConfigError(
+            f"pred_root={pred_root}: no prediction for any of the {len(items)} frames to score: "
+            f"expected e.g. {items[0].prediction} (one folder per video: "
+            f"{', '.join(expected[:SHOWN])}{', ...' if len(expected) > SHOWN else ''}), found "
+            + (f"folders {', '.join(found[:SHOWN])}{', ...' if len(found) > SHOWN else ''}"
+               if found else "no folders") + hint)
+    return missing
 
 
 def run_eval(cfg: DictConfig) -> tuple[EvaluationResults, dict[str, Path]]:
     """Score, write the results files atomically, drop the resume checkpoint; return both."""
     settings = settings_from_config(cfg)
+    out_dir = check_folder_place(cfg.output, "output")
     items = build_items(cfg)
-    out_dir = Path(cfg.output)
+    missing = videos_without_predictions(items, cfg.pred_root)
+    if missing:
+        example = next(i.prediction for i in items if i.video == missing[0])
+        print(f"stsanet-eval: warning: no predictions for {len(missing)} of "
+              f"{len({i.video for i in items})} videos ({', '.join(missing[:SHOWN])}"
+              f"{', ...' if len(missing) > SHOWN else ''}; expected e.g. {example}); their "
+              f"frames are listed as failed in the results", file=sys.stderr)
     checkpoint = out_dir / CHECKPOINT_NAME
     if not cfg.get("resume", True) and checkpoint.exists():
         checkpoint.unlink()
-    results = evaluate_items(items, settings, progress=bool(cfg.get("progress", True)), checkpoint=checkpoint)
+    results = evaluate_items(items, settings, progress=bool(cfg.get("progress", True)),
+                             checkpoint=checkpoint, report=_reporter(missing))
     paths = write_results(results, out_dir)
     checkpoint.unlink(missing_ok=True)
     return results, paths
+
+
+def _reporter(quiet_videos: list[str]):
+    """Per-frame failure lines, except for videos already reported as a whole."""
+    from tqdm.auto import tqdm
+
+    prefixes = tuple(f"skipped {video}/" for video in quiet_videos)
+
+    def report(line: str) -> None:
+        if not line.startswith(prefixes) or not prefixes:
+            tqdm.write(line)
+
+    return report

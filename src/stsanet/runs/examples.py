@@ -29,6 +29,7 @@ from pathlib import Path
 from stsanet.atomic import write_bytes_atomic, write_text_atomic
 from stsanet.data.frames import open_frame_source
 from stsanet.data.io import DataFileError, read_fixations, read_saliency_map
+from stsanet.errors import InputError
 from stsanet.metrics.benchmark import cc
 from stsanet.render.compare import ExamplePanel, comparison_figure
 from stsanet.runs.evaluate import _prediction_path
@@ -42,7 +43,7 @@ SHOWN_FIXED, SHOWN_DISAGREE = 2, 3
 MAX_CANDIDATES = 200
 
 
-class CompareError(ValueError):
+class CompareError(InputError):
     """Inputs the comparison cannot use; the message names the folder or option and the fix."""
 
 

@@ -25,6 +25,7 @@ from stsanet.data.clips import window_indices
 from stsanet.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frame_source
 from stsanet.data.io import write_png_atomic
 from stsanet.data.resize import resize_frames, resize_maps
+from stsanet.errors import InputError
 from stsanet.models.inference import PRECISIONS, InferenceModel
 from stsanet.render.overlay import write_overlay_video
 
@@ -206,13 +207,16 @@ class VideoOutcome:
 
 
 def predict_inputs(predictor: SlidingWindowPredictor, inputs: Iterable[Path],
-                   output: Path) -> list[VideoOutcome]:
-    """Predicts every input; a video that fails is reported by name and the others still run."""
+                   output: Path, names: dict[Path, str] | None = None) -> list[VideoOutcome]:
+    """Predicts every input (into ``output/<names[path]>``, default its stem); a video that
+    cannot be read is reported by name and the others still run (anything else is a bug and
+    stops the run)."""
     outcomes = []
     for path in inputs:
         try:
-            outcomes.append(VideoOutcome(path, predictor.predict_video(path, output)))
-        except Exception as error:  # report and go on with the next video
+            outputs = predictor.predict_video(path, output, (names or {}).get(path))
+            outcomes.append(VideoOutcome(path, outputs))
+        except InputError as error:  # report and go on with the next video
             log.error("%s: failed (%s)", path, error)
-            outcomes.append(VideoOutcome(path, None, f"{type(error).__name__}: {error}"))
+            outcomes.append(VideoOutcome(path, None, str(error)))
     return outcomes

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stsanet.errors import InputError
 from stsanet.runs.progress import SweepProgress
 from stsanet.runs.table import EXPERIMENTS_DIR, Row, aggregate, paper_rows, read_result, run_dir
 from stsanet.runs.tracker import log_table_run
@@ -30,7 +31,7 @@ BACKBONE_FORMATS = ("kylemin S3D (S3D_kinetics400.pt: keys base.N.*), torchvisio
                     "ours (backbone.*); see stsanet.models.weights.load_backbone")
 
 
-class ReproduceError(ValueError):
+class ReproduceError(InputError):
     """A reproduce setting that cannot work; the message names it and the fix."""
 
 
@@ -58,7 +59,8 @@ def check_backbone(path: str) -> None:
     try:
         naming = detect_naming(read_state_dict(path))
     except (FileNotFoundError, WeightsError) as error:
-        raise ReproduceError(f"--backbone {path}: {error}. Formats that load: "
+        reason = str(error).removeprefix(f"{path}: ")
+        raise ReproduceError(f"--backbone {path}: {reason}. Formats that load: "
                              f"{BACKBONE_FORMATS}") from None
     if naming == "unknown":
         raise ReproduceError(f"--backbone {path}: not an S3D backbone file. Formats that load: "
@@ -271,15 +273,14 @@ def reproduce(args: argparse.Namespace) -> int:
     if finished:
         print(f"reproduce: finished runs kept: {', '.join(dict.fromkeys(finished))}", flush=True)
     if todo and not args.aggregate_only:
-        try:
-            if args.backbone and args.backbone != "scratch":
-                check_backbone(args.backbone)
-            check_finetune(args, todo)
-            if args.videos_file:
-                read_video_list(args.videos_file)
-        except ReproduceError as error:
-            print(f"reproduce: {error}", file=sys.stderr)
-            return 2
+        if args.backbone and args.backbone != "scratch":
+            check_backbone(args.backbone)
+        check_finetune(args, todo)
+        if args.videos_file:
+            read_video_list(args.videos_file)
+        if args.data_root is not None and not Path(args.data_root).is_dir():
+            raise ReproduceError(f"--data-root {args.data_root}: no such folder (DATA_ROOT=... "
+                                 f"for make)")
         for group_rows, group_seeds in multiruns(todo, args.launcher):
             command = [sys.executable, "-m", "stsanet.cli.train", "-m",
                        *sweep_overrides(args, group_rows, group_seeds, runs_dir)]

@@ -17,16 +17,51 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stsanet.atomic import write_text_atomic
+from stsanet.atomic import check_folder_place, write_text_atomic
+from stsanet.errors import ConfigError
 from stsanet.lit.checkpoints import best_checkpoint_path, last_checkpoint_path
-from stsanet.lit.checkpoint_info import run_info
-from stsanet.lit.checks import check_train_config
+from stsanet.lit.checkpoint_info import read_checkpoint, run_info
 from stsanet.lit.progress import ProgressFile
 from stsanet.lit.record import RunRecord
 from stsanet.models.weights import save_weights
+from stsanet.runs.schema import TrainConfig, check
 from stsanet.runs.tracker import finish_runs, log_run_scores
 
 log = logging.getLogger(__name__)
+
+
+# ckpt_path values Lightning resolves itself
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Before anything is built: every value typed and in range (:mod:`stsanet.runs.schema`),
+    and the files and folders the config names present."""
+    check(cfg, TrainConfig)
+    root = OmegaConf.select(cfg, "data.root")
+    if root is not None:
+        if OmegaConf.select(cfg, "data.dataset") == "synthetic":
+            if not (Path(root).expanduser() / "synthetic.json").is_file():
+                check_folder_place(root, "data.root")  # generated there on first use
+        elif not Path(root).expanduser().is_dir():
+            raise ConfigError(f"data.root={root}: no such dataset folder (set data.root=<the "
+                              f"folder that holds the {cfg.data.dataset} release>)")
+    for key in ("init.backbone", "init.weights"):
+        path = OmegaConf.select(cfg, key)
+        if path is not None:
+            if not Path(path).is_file():
+                raise ConfigError(f"{key}={path}: file not found")
+            read_checkpoint(path)  # readable as data (an empty or cut copy is named now)
+    ckpt = OmegaConf.select(cfg, "ckpt_path")
+    if ckpt is not None and ckpt not in LIGHTNING_CKPT_NAMES:
+        if not Path(ckpt).is_file():
+            raise ConfigError(f"ckpt_path={ckpt}: checkpoint not found")
+        state = read_checkpoint(ckpt)
+        if not isinstance(state, dict) or "pytorch-lightning_version" not in state \
+                or "optimizer_states" not in state:
+            raise ConfigError(f"ckpt_path={ckpt} is not a full training checkpoint (a last.ckpt "
+                              f"holding the optimiser and loop state); to start from its "
+                              f"weights, use init.weights={ckpt}")
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
@@ -83,7 +118,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.ckpt_path = _resume_path(out_dir)
     check_train_config(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_text_atomic(out_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     pl.seed_everything(cfg.seed, workers=True)
     # plain lists/dicts (not ListConfig) so checkpoints load with torch.load(weights_only=True)
