@@ -205,3 +205,28 @@ def test_cli_dataset_mode_on_the_synthetic_layout(tmp_path):
     assert run.returncode == 0, run.stderr
     data = json.loads((out / "results.json").read_text())
     assert data["counts"]["scored_frames"] == 6 and data["columns"] == ["s-AUC", "CC", "NSS"]
+
+
+def test_any_number_of_workers_writes_the_same_files(tmp_path):
+    """18 frames: one worker in this process vs three chunks over two worker processes; a bad
+    prediction in the middle, and a run resumed from another worker count's checkpoint."""
+    pred_root, gt_root = make_folder_pair(tmp_path, videos=3, frames=6)
+    (pred_root / "0002" / "0003.png").write_bytes(b"garbage")
+    items = folder_pair_items(pred_root, gt_root)
+    files = {}
+    for workers in (1, 2):
+        results = evaluate_items(items, FAST, progress=False, workers=workers, report=lambda _: None)
+        paths = write_results(results, tmp_path / f"workers{workers}")
+        files[workers] = {name: path.read_bytes() for name, path in paths.items()}
+    assert files[1] == files[2]
+    assert len(results.frames) == 17 and results.errors[0]["frame"] == "0003"
+
+    checkpoint = tmp_path / "resumed" / "frames.partial.jsonl"
+    evaluate_items(items, FAST, progress=False, workers=1, checkpoint=checkpoint,
+                   report=lambda _: None)
+    lines = checkpoint.read_text().splitlines()
+    checkpoint.write_text("\n".join(lines[:6]) + "\n")  # interrupted after five frames
+    resumed = evaluate_items(items, FAST, progress=False, workers=2, checkpoint=checkpoint,
+                             report=lambda _: None)
+    paths = write_results(resumed, tmp_path / "resumed")
+    assert {name: path.read_bytes() for name, path in paths.items()} == files[1]
