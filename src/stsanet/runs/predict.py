@@ -11,7 +11,8 @@ from omegaconf import DictConfig
 
 from stsanet.lit.checkpoint_info import RunInfo, build_model, read_checkpoint, stored_run_info
 from stsanet.lit.checks import ConfigError, check_predict_config
-from stsanet.runs.predictor import PredictOptions, SlidingWindowPredictor, find_inputs, predict_inputs
+from stsanet.runs.predictor import (PredictOptions, SlidingWindowPredictor, count_windows,
+                                    find_inputs, predict_inputs)
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,9 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _compile(value, device: torch.device) -> bool:
-    """compile=auto: on GPUs. On the CPUs measured (make bench, README) the compiled model was
-    within noise of eager, so there it only costs the compile."""
-    if value == "auto":
-        return device.type == "cuda"
-    if isinstance(value, bool):
+def _compile(value) -> bool | str:
+    """compile=auto is decided by the predictor from the windows to predict (README, Speed)."""
+    if value == "auto" or isinstance(value, bool):
         return value
     raise ConfigError(f"compile={value!r} is unknown; allowed: auto, true, false")
 
@@ -91,10 +89,12 @@ def run_predict(cfg: DictConfig, overrides: list[str] = ()):
                              batch_windows=int(cfg.batch_windows), overlay=bool(cfg.overlay),
                              save_float=bool(cfg.save_float), progress=bool(cfg.progress),
                              precision=str(cfg.get("precision", "fp32")),
-                             compile=_compile(cfg.get("compile", "auto"), device))
-    predictor = SlidingWindowPredictor(net, input_size, device, options)
+                             compile=_compile(cfg.get("compile", "auto")))
+    inputs = find_inputs(cfg.input)
+    predictor = SlidingWindowPredictor(net, input_size, device, options,
+                                       windows=count_windows(inputs))
     output = Path(cfg.output)
-    outcomes = predict_inputs(predictor, find_inputs(cfg.input), output)
+    outcomes = predict_inputs(predictor, inputs, output)
     for outcome in outcomes:
         if outcome.error:
             print(f"FAILED  {outcome.path}: {outcome.error}")
