@@ -230,3 +230,12 @@ def test_any_number_of_workers_writes_the_same_files(tmp_path):
                              report=lambda _: None)
     paths = write_results(resumed, tmp_path / "resumed")
     assert {name: path.read_bytes() for name, path in paths.items()} == files[1]
+
+
+def test_workers_setting_is_checked_by_name():
+    from stsanet.runs.evaluate import EvalConfigError, workers_from_config
+
+    assert workers_from_config(None) is None and workers_from_config(3) == 3
+    for bad in (0, -1, "two", True, 1.5):
+        with pytest.raises(EvalConfigError, match="workers="):
+            workers_from_config(bad)
