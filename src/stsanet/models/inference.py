@@ -5,10 +5,10 @@ Training uses the network as it is; prediction, evaluation and the benchmarks ge
 here, through public means only: channels-last 3D convolution weights and clips (on CPU the
 convolutions, pools and everything following their layout run faster there), and
 `torch.compile` (inductor with `freezing`: BatchNorms folded into the convolutions, weights
-prepacked). A prepared `InferenceModel` holds its own copy of the network when it changes its
-layout or compiles it (a snapshot: a later change of the network it was made from does not
-reach it; build a new one), so the caller's network, its checkpoints and its training are
-untouched.
+prepacked). When it changes the layout or compiles, an `InferenceModel` holds its own copy of
+the network (a snapshot: a later change of the network it was made from does not reach it;
+build a new one), so the caller's network, its checkpoints and other `InferenceModel`s of it
+are untouched.
 """
 
 from __future__ import annotations
