@@ -246,6 +246,7 @@ class _Workers:
         if self.executor is not None:
             # on an interruption do not wait for the frames still queued
             self.executor.shutdown(wait=exc[0] is None, cancel_futures=True)
+        _WORKER.clear()
 
 
 def evaluate_items(

@@ -157,9 +157,10 @@ def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: s
                                   f"{options.split!r} in {index.root}")
         videos = [v for v in videos if v.name in wanted]
     rank, world = _rank_and_world()
-    wanted = {video.name: _frame_filter(video, options, clip_len, supervision) for video in videos}
-    chosen = {name: None if frames is None else set(frames) for name, frames in wanted.items()}
-    counts = {v.name: v.num_frames if wanted[v.name] is None else len(wanted[v.name]) for v in videos}
+    to_predict = {v.name: _frame_filter(v, options, clip_len, supervision) for v in videos}
+    chosen = {name: None if frames is None else set(frames) for name, frames in to_predict.items()}
+    counts = {v.name: v.num_frames if to_predict[v.name] is None else len(to_predict[v.name])
+              for v in videos}
     share = share_videos(videos, counts, world)[rank]
     failure = None
     try:
@@ -171,7 +172,7 @@ def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: s
             windows=sum(counts[v.name] for v in share))
         for video in share:
             predictor.predict_video(Path(video.frames_path), pred_root, name=video.name,
-                                    frames=wanted[video.name])
+                                    frames=to_predict[video.name])
     except Exception as error:  # every rank must reach the meeting, or the others wait forever
         failure = error
     _meet(rank, world, failure)
