@@ -21,21 +21,21 @@ from torch import nn
 PRECISIONS = ("fp32", "bf16")
 
 # compile=auto on CPU: compiling pays when the windows to predict save more than the compile
-# costs. Measured by `make bench` (benchmarks/bench_speed.py, 2-core AVX-512 CPU, shared,
-# interleaved medians) at the paper size 32 x 224 x 384, batch 1, channels-last both ways: the
-# compiled model saved CPU_COMPILE_SAVING of an eager window, and a compile from a cold cache
-# took CPU_COMPILE_SECONDS. Compile time hardly depends on the input size, a window's time
-# grows with its pixels, so the break-even scales with 1 / pixels.
-CPU_COMPILE_SECONDS = 110.0
-CPU_COMPILE_SAVING = 0.06
-CPU_EAGER_SECONDS_PER_MEGAPIXEL_WINDOW = 3.1 / (224 * 384 / 1e6)
+# costs. Measured by `make bench` (benchmarks/bench_speed.py; 2 shared cores, Intel Xeon with
+# AVX-512 and AMX, 1 thread; 32 x 224 x 384, channels-last both ways, compile from a cold
+# cache): at 4 windows per call, the predictor's default, the compiled model saved 14 % of an
+# eager window and paid for its compile (227 s) after 245 windows; at 1 window per call, 2 %
+# and 590 windows. A compile costs about the same at any input size while a window's saving
+# grows with its pixels, so the break-even scales with 1 / pixels. (With inductor's on-disk
+# cache warm a compile took 12 s: auto stays on the safe side.)
+CPU_COMPILE_BREAK_EVEN_WINDOWS = 250
+CPU_COMPILE_BREAK_EVEN_PIXELS = 224 * 384
 
 
 def cpu_compile_break_even(input_size) -> int:
     """Windows after which a compiled model has paid for its compile on CPU."""
-    megapixels = input_size[0] * input_size[1] / 1e6
-    saving = CPU_COMPILE_SAVING * CPU_EAGER_SECONDS_PER_MEGAPIXEL_WINDOW * megapixels
-    return int(CPU_COMPILE_SECONDS / saving) + 1
+    pixels = input_size[0] * input_size[1]
+    return max(1, round(CPU_COMPILE_BREAK_EVEN_WINDOWS * CPU_COMPILE_BREAK_EVEN_PIXELS / pixels))
 
 
 def resolve_compile(compile: bool | str, device: torch.device | str, windows: int | None,
