@@ -208,9 +208,12 @@ def test_cli_dataset_mode_on_the_synthetic_layout(tmp_path):
 
 
 def test_any_number_of_workers_writes_the_same_files(tmp_path):
-    """18 frames: one worker in this process vs three chunks over two worker processes; a bad
-    prediction in the middle, and a run resumed from another worker count's checkpoint."""
-    pred_root, gt_root = make_folder_pair(tmp_path, videos=3, frames=6)
+    """40 frames (more than stay in-process): one worker process vs two; a bad prediction in the
+    middle, and a run resumed from another worker count's checkpoint."""
+    from stsanet.metrics.evaluate import IN_PROCESS_FRAMES
+
+    pred_root, gt_root = make_folder_pair(tmp_path, videos=4, frames=10)
+    assert 40 > IN_PROCESS_FRAMES
     (pred_root / "0002" / "0003.png").write_bytes(b"garbage")
     items = folder_pair_items(pred_root, gt_root)
     files = {}
@@ -219,13 +222,13 @@ def test_any_number_of_workers_writes_the_same_files(tmp_path):
         paths = write_results(results, tmp_path / f"workers{workers}")
         files[workers] = {name: path.read_bytes() for name, path in paths.items()}
     assert files[1] == files[2]
-    assert len(results.frames) == 17 and results.errors[0]["frame"] == "0003"
+    assert len(results.frames) == 39 and results.errors[0]["frame"] == "0003"
 
     checkpoint = tmp_path / "resumed" / "frames.partial.jsonl"
     evaluate_items(items, FAST, progress=False, workers=1, checkpoint=checkpoint,
                    report=lambda _: None)
     lines = checkpoint.read_text().splitlines()
-    checkpoint.write_text("\n".join(lines[:6]) + "\n")  # interrupted after five frames
+    checkpoint.write_text("\n".join(lines[:16]) + "\n")  # interrupted after 15 frames
     resumed = evaluate_items(items, FAST, progress=False, workers=2, checkpoint=checkpoint,
                              report=lambda _: None)
     paths = write_results(resumed, tmp_path / "resumed")

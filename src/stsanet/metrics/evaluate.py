@@ -182,6 +182,9 @@ def default_workers() -> int:
 # Frames per task sent to a worker: a few dozen milliseconds of work, so the messages cost
 # little and the last tasks still spread over the workers.
 CHUNK = 8
+# Up to this many frames the work stays in this process: starting workers (~0.5-1 s) would cost
+# more than they save.
+IN_PROCESS_FRAMES = 32
 _WORKER: dict = {}
 
 
@@ -221,13 +224,12 @@ def _score_one(task: tuple[FrameItem, Fixations | None]) -> dict:
 
 class _Workers:
     """``map(fn, tasks)`` in order, over ``workers`` processes (forkserver: they start from a
-    clean process, not a copy of a training job's threads); in this process when the tasks fit
-    in one chunk."""
+    clean process, not a copy of a training job's threads); in this process for a few tasks."""
 
     def __init__(self, workers: int, tasks: int, initargs: tuple = ()):
         self.executor = None
         self.initargs = initargs
-        if tasks > CHUNK:
+        if tasks > IN_PROCESS_FRAMES:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
             self.executor = ProcessPoolExecutor(min(workers, -(-tasks // CHUNK)), mp_context=context,
