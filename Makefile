@@ -39,8 +39,11 @@ bench-model: setup  ## model speed and memory at the paper size
 bench-data: setup  ## training-clip throughput of one data worker
 	$(PY) benchmarks/bench_data.py
 
-# reference vs fast model, same run (fp32, bf16, train step, video); BENCH_ARGS e.g. --compare F
-bench: setup  ## reference vs fast model: fp32, bf16, train step, whole video
+# one run, baselines measured beside: the scoring route (metrics before/after, eval with 1 and 2
+# workers, DHF1K extrapolated, DDP 1 vs 2 ranks), then inference routes with their fidelity,
+# train step, whole video. EVAL_BENCH_ARGS / BENCH_ARGS e.g. --checkpoint F, --compare F
+bench: setup  ## scoring route (metrics, eval workers, DDP) + inference routes, train step, video
+	$(PY) benchmarks/bench_eval.py $(EVAL_BENCH_ARGS)
 	$(PY) benchmarks/bench_speed.py $(BENCH_ARGS)
 
 # ONNX (+ TorchScript) of the model, checked under onnxruntime; EXPORT_ARGS: overrides, --checkpoint

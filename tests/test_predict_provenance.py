@@ -18,19 +18,27 @@ from pipeline_helpers import MeanFrameNet, write_video
 from stsanet.errors import OutputPlaceError
 from stsanet.runs import predict as predict_module
 from stsanet.runs.config import CONF_DIR
+from stsanet.runs.predictor import SlidingWindowPredictor
 from stsanet.runs.provenance import MANIFEST, output_names
 
 
 @pytest.fixture
 def nets(monkeypatch) -> list[MeanFrameNet]:
-    """Every network run_predict builds, in order (none when it refuses before)."""
+    """Every network run_predict builds, in order (none when it refuses before): the copy the
+    predictor runs (channels-last on CPU), which records the windows it saw."""
     built = []
 
     def build(checkpoint, info, model_cfg):
         built.append(MeanFrameNet((64, 96)))
         return built[-1]
 
+    def predictor(*args, **kwargs):
+        made = SlidingWindowPredictor(*args, **kwargs)
+        built[-1] = made.model.net
+        return made
+
     monkeypatch.setattr(predict_module, "build_network", build)
+    monkeypatch.setattr(predict_module, "SlidingWindowPredictor", predictor)
     return built
 
 

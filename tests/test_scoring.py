@@ -71,3 +71,65 @@ def test_table2_protocols_first_frames_and_subset(setup):
         score(setup, "bad", videos=["0009"])
     with pytest.raises(EvalConfigError, match="score.protocol"):
         ScoreOptions(protocol="fast")
+
+
+def _score_on_rank(rank: int, world: int, init_file: str, root: str, out: str) -> None:
+    """One DDP rank (gloo): score the synthetic val split, record which videos it predicted."""
+    import json
+    from pathlib import Path
+
+    import torch
+    import torch.distributed as dist
+
+    from stsanet.runs.predictor import SlidingWindowPredictor
+
+    torch.set_num_threads(1)
+    predicted = []
+    original = SlidingWindowPredictor.predict_video
+
+    def recording(self, path, output, name=None, frames=None):
+        predicted.append(name)
+        return original(self, path, output, name=name, frames=frames)
+
+    SlidingWindowPredictor.predict_video = recording
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        index = build_index("synthetic", root, use_cache=False)
+        result = score_network(small_model(input_size=(32, 32)), index,
+                               ScoreOptions(workers=1, compile=False), out, input_size=(32, 32))
+        report = {"predicted": predicted, "result": result}
+        (Path(out) / f"rank{rank}.json").write_text(json.dumps(report))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_ddp_ranks_share_the_prediction_and_score_as_one(tmp_path):
+    """Two gloo ranks on CPU: each predicts one of the two evaluation videos, rank 0 scores every
+    frame, and the scores equal a one-process run's."""
+    import json
+
+    import torch
+    import torch.multiprocessing as mp
+
+    root = generate(tmp_path / "data", size=SyntheticSize(videos=3, train_videos=1, frames=8,
+                                                          height=48, width=80, radius=4))
+    index = build_index("synthetic", root, use_cache=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank: oneDNN's sums depend on the thread count
+    try:
+        alone = score_network(small_model(input_size=(32, 32)), index,
+                              ScoreOptions(workers=1, compile=False), tmp_path / "alone",
+                              input_size=(32, 32))
+    finally:
+        torch.set_num_threads(threads)
+    out = tmp_path / "ddp"
+    out.mkdir()
+    mp.spawn(_score_on_rank, args=(2, str(tmp_path / "rendezvous"), str(root), str(out)),
+             nprocs=2, join=True)
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert sorted(ranks[0]["predicted"] + ranks[1]["predicted"]) == ["0002", "0003"]
+    assert len(ranks[0]["predicted"]) == len(ranks[1]["predicted"]) == 1
+    assert ranks[1]["result"] is None and ranks[0]["result"]["frames"] == alone["frames"] == 16
+    assert ranks[0]["result"]["scores"] == alone["scores"]
+    assert ranks[0]["result"]["per_video"] == alone["per_video"]

@@ -1,5 +1,5 @@
 """Trainer and predictor settings of issue 13: GPU precision follows the GPU, `trainer.compile`
-compiles, prediction compiles on GPUs by default."""
+compiles, prediction compiles on GPUs, and on CPU where the windows pay for the compile."""
 
 from __future__ import annotations
 
@@ -52,12 +52,20 @@ def test_trainer_compile_compiles_the_network_in_place(compile):
     assert (module.net._compiled_call_impl is not None) == compile
 
 
-def test_predict_compiles_on_gpus_by_default_and_takes_explicit_choices():
+def test_predict_compiles_on_gpus_and_on_cpu_past_the_break_even():
     from stsanet.errors import ConfigError
+    from stsanet.models.inference import cpu_compile_break_even, resolve_compile
     from stsanet.runs.predict import _compile
 
-    assert _compile("auto", torch.device("cuda")) is True
-    assert _compile("auto", torch.device("cpu")) is False
-    assert _compile(True, torch.device("cpu")) is True and _compile(False, torch.device("cuda")) is False
+    assert _compile("auto") == "auto" and _compile(True) is True and _compile(False) is False
     with pytest.raises(ConfigError, match="compile='sometimes'"):
-        _compile("sometimes", torch.device("cpu"))
+        _compile("sometimes")
+    paper = (224, 384)
+    assert resolve_compile("auto", torch.device("cuda"), None, paper) is True
+    assert resolve_compile("auto", "cpu", None, paper) is False  # windows unknown
+    even = cpu_compile_break_even(paper)
+    assert resolve_compile("auto", "cpu", even - 1, paper) is False
+    assert resolve_compile("auto", "cpu", even, paper) is True
+    assert cpu_compile_break_even((64, 96)) > even  # a small window saves less per call
+    assert resolve_compile(True, "cpu", 1, paper) is True
+    assert resolve_compile(False, "cuda", 10**6, paper) is False

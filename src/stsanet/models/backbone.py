@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .channels import MIXED_BLOCKS, MixedSpec
-from .precision import run_exact
+from .precision import run_fp32
 
 BN_EPS = 1e-3
 # the modules from one tap to the next
@@ -78,7 +78,7 @@ class S3DBackbone(nn.Module):
     For a 3 x 32 x 224 x 384 clip the taps are 192x16x56x96, 480x16x28x48, 832x8x14x24 and
     1024x4x7x12. Sequential indices inside each block match kylemin's `base` / the official
     `base1..4` so weight conversion is a prefix rename. The first `exact_taps` taps feed
-    max-pools whose indices are used and are computed by `precision.run_exact`.
+    max-pools whose indices are used and are computed by `precision.run_fp32`.
     """
 
     out_channels = (192, 480, 832, 1024)
@@ -103,7 +103,7 @@ class S3DBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         taps = []
         for index in range(len(STAGES)):
-            x = run_exact(self._stage, x, index) if index < self.exact_taps else self._stage(x, index)
+            x = run_fp32(self._stage, x, index) if index < self.exact_taps else self._stage(x, index)
             taps.append(x)
         return taps
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from .attention import dot_product_attention
 from .channels import STSA_TIME_STEPS, BranchSpec
-from .precision import fp32, full_precision, run_exact
+from .precision import fp32, full_precision, run_fp32
 from .unpool import POOL_KERNEL, make_unpool
 
 NORM_CHOICES = ("full_shape", "agnostic")
@@ -161,7 +161,7 @@ class STSAModule(nn.Module):
     without STSA ("rm STSA_n", UNet-like): only the mid conv stays, as the channel adapter the
     decoder needs, so exactly the attention layers' parameters go. On a bottleneck branch,
     layer I and the mid conv feed max-pools whose indices are used, so they run in
-    `precision.run_exact`.
+    `precision.run_fp32`.
     """
 
     def __init__(self, spec: BranchSpec, norm: str, spatial: tuple[int, int],
@@ -199,7 +199,7 @@ class STSAModule(nn.Module):
                                 spec.bottleneck, unpool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = run_exact(self._first_half, x) if self.pool_sensitive else self._first_half(x)
+        x = run_fp32(self._first_half, x) if self.pool_sensitive else self._first_half(x)
         return x if self.layer2 is None else self.layer2(x)
 
     def _first_half(self, x: torch.Tensor) -> torch.Tensor:

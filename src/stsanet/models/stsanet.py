@@ -11,7 +11,7 @@ from .amsf import check_fusion
 from .backbone import S3DBackbone
 from .channels import (BRANCHES, CLIP_LENGTH, PAPER_INPUT_SIZE, SIZE_MULTIPLE, BranchSpec)
 from .decoder import TopDownDecoder
-from .precision import run_exact
+from .precision import run_fp32
 from .stsa import (NORM_CHOICES, REMOVED_MID_CHOICES, SINGLE_LAYERS_CHOICES, SINGLE_QK_CHOICES,
                    STSA_VARIANTS, STSAModule, TemporalCompression)
 from .unpool import UNPOOL_CHOICES
@@ -130,7 +130,7 @@ class STSANet(nn.Module):
     The precision policy (`precision`): under autocast the attention (in `stsa`) and the
     readout (in `decoder`) stay fp32, and the pool-sensitive region (the input normalisation,
     the backbone up to the deepest bottleneck tap, that branch's compression here, STSA layer
-    I and mid conv in `stsa`) stays fp32 and out of compiled graphs.
+    I and mid conv in `stsa`) stays fp32.
     """
 
     def __init__(self, norm: str = "full_shape", unpool: str = "maxunpool",
@@ -163,7 +163,7 @@ class STSANet(nn.Module):
         h, w = self.input_size
 
         self.preprocess = InputNormalizer(mean, std)
-        # what feeds a bottleneck (index-using) max-pool is computed by `precision.run_exact`
+        # what feeds a bottleneck (index-using) max-pool is computed by `precision.run_fp32`
         self.pool_sensitive = tuple(b.bottleneck for b in self.branch_specs)
         exact_taps = [i + 1 for i, exact in zip(self.branch_ids, self.pool_sensitive) if exact]
         self.backbone = S3DBackbone(bn_momentum, exact_taps=max(exact_taps, default=0))
@@ -215,13 +215,13 @@ class STSANet(nn.Module):
 
     def _run(self, clip: torch.Tensor, record: dict | None) -> torch.Tensor:
         self.check_input(clip)
-        x = run_exact(self.preprocess, clip) if any(self.pool_sensitive) else self.preprocess(clip)
+        x = run_fp32(self.preprocess, clip) if any(self.pool_sensitive) else self.preprocess(clip)
         taps = self.backbone(x)
         taps = [taps[i] for i in self.branch_ids]
         branches = []
         for i, tap, compress, stsa, exact in zip(self.branch_ids, taps, self.compress, self.stsa,
                                                  self.pool_sensitive):
-            compressed = run_exact(compress, tap) if exact else compress(tap)
+            compressed = run_fp32(compress, tap) if exact else compress(tap)
             out = stsa(compressed)
             branches.append(out)
             if record is not None:

@@ -216,6 +216,16 @@ def videos_without_predictions(items: list[FrameItem], pred_root: str | os.PathL
     return missing
 
 
+def workers_from_config(value) -> int | None:
+    """``workers``: null (every CPU this process may use) or a positive number of processes."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise EvalConfigError(f"workers={value!r}: give a number of processes >= 1, or null for "
+                              f"every CPU this process may use")
+    return value
+
+
 def run_eval(cfg: DictConfig) -> tuple[EvaluationResults, dict[str, Path]]:
     """Score, write the results files atomically, drop the resume checkpoint; return both."""
     settings = settings_from_config(cfg)
@@ -232,7 +242,8 @@ def run_eval(cfg: DictConfig) -> tuple[EvaluationResults, dict[str, Path]]:
     if not cfg.get("resume", True) and checkpoint.exists():
         checkpoint.unlink()
     results = evaluate_items(items, settings, progress=bool(cfg.get("progress", True)),
-                             checkpoint=checkpoint, report=_reporter(missing))
+                             checkpoint=checkpoint, report=_reporter(missing),
+                             workers=workers_from_config(cfg.get("workers")))
     paths = write_results(results, out_dir)
     checkpoint.unlink(missing_ok=True)
     return results, paths

@@ -21,7 +21,7 @@ from stsanet.models.channels import PAPER_INPUT_SIZE
 from stsanet.lit.checkpoint_info import RunInfo, build_model, read_checkpoint, stored_run_info
 from stsanet.runs import provenance
 from stsanet.runs.predictor import (PredictOptions, SlidingWindowPredictor, VideoOutcome,
-                                    find_inputs, predict_inputs)
+                                    count_windows, find_inputs, predict_inputs)
 from stsanet.runs.schema import PredictConfig, check
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,9 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _compile(value, device: torch.device) -> bool:
-    """compile=auto: on GPUs. On the CPUs measured (make bench, README) the compiled model was
-    within noise of eager, so there it only costs the compile."""
-    if value == "auto":
-        return device.type == "cuda"
-    if isinstance(value, bool):
+def _compile(value) -> bool | str:
+    """compile=auto is decided by the predictor from the windows to predict (README, Speed)."""
+    if value == "auto" or isinstance(value, bool):
         return value
     raise ConfigError(f"compile={value!r} is unknown; allowed: auto, true, false")
 
@@ -164,8 +161,9 @@ def run_predict(cfg: DictConfig, overrides: list[str] = ()) -> list[VideoOutcome
                              batch_windows=int(cfg.batch_windows), overlay=bool(cfg.overlay),
                              save_float=bool(cfg.save_float), progress=bool(cfg.progress),
                              precision=precision,
-                             compile=_compile(cfg.get("compile", "auto"), device))
-    predictor = SlidingWindowPredictor(net, input_size, device, options)
+                             compile=_compile(cfg.get("compile", "auto")))
+    predictor = SlidingWindowPredictor(net, input_size, device, options,
+                                       windows=count_windows(usable))
     outcomes = failed + predict_inputs(predictor, list(usable), Path(cfg.output), usable)
     for outcome in outcomes:
         if outcome.error is None:

@@ -26,7 +26,7 @@ from stsanet.data.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_frame_sourc
 from stsanet.data.io import write_png_atomic
 from stsanet.data.resize import resize_frames, resize_maps
 from stsanet.errors import InputError
-from stsanet.models.inference import PRECISIONS, InferenceModel
+from stsanet.models.inference import PRECISIONS, InferenceModel, resolve_compile
 from stsanet.render.overlay import write_overlay_video
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,19 @@ class PredictOptions:
     # off on hardware with fast bf16 (GPUs, CPUs with AMX), not on AVX-512 CPUs without it
     precision: str = "fp32"
     # torch.compile (inductor, frozen weights): one compile per process and input size, paid
-    # back after some windows (see the README); every batch is padded to batch_windows
-    compile: bool = False
+    # back after some windows (see the README); every batch is padded to batch_windows.
+    # auto: on GPUs, and on CPU where the windows to predict reach the measured break-even
+    # (stsanet.models.inference.resolve_compile)
+    compile: bool | str = "auto"
+    # channels-last 3D weights and clips; None: on CPU (measured faster there, make bench)
+    channels_last: bool | None = None
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, "
                              f"got {self.precision!r}")
+        if not isinstance(self.compile, bool) and self.compile != "auto":
+            raise ValueError(f"compile must be true, false or auto, got {self.compile!r}")
 
 
 def _has_images(folder: Path) -> bool:
@@ -133,11 +139,16 @@ class SlidingWindowPredictor:
     """Runs a clip → map network over whole videos."""
 
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int],
-                 device: torch.device | str = "cpu", options: PredictOptions | None = None):
+                 device: torch.device | str = "cpu", options: PredictOptions | None = None,
+                 windows: int | None = None):
+        """``windows``: how many windows (= frames) this predictor will run, if known; with
+        ``compile=auto`` it decides whether compiling pays."""
         self.options = options or PredictOptions()
-        self.model = InferenceModel(model, device, self.options.precision, self.options.compile)
         self.input_size = tuple(int(s) for s in input_size)
         self.device = torch.device(device)
+        compile = resolve_compile(self.options.compile, self.device, windows, self.input_size)
+        self.model = InferenceModel(model, device, self.options.precision, compile,
+                                    self.options.channels_last)
 
     def _complete(self, out: VideoOutputs, frame: int) -> bool:
         if not out.map(frame).is_file():
@@ -204,6 +215,18 @@ class VideoOutcome:
     path: Path
     outputs: VideoOutputs | None
     error: str | None = None
+
+
+def count_windows(inputs: Iterable[Path]) -> int:
+    """Frames (= windows to predict) of all inputs, from their headers; an input that cannot be
+    opened counts 0 here and is reported when it is predicted."""
+    total = 0
+    for path in inputs:
+        try:
+            total += open_frame_source(path).num_frames
+        except Exception:  # reported by predict_inputs, by name
+            continue
+    return total
 
 
 def predict_inputs(predictor: SlidingWindowPredictor, inputs: Iterable[Path],

@@ -369,6 +369,7 @@ class EvalConfig(Section):
     max_frames: Count | None = None
     progress: bool = None
     strict: bool = None
+    workers: Count | None = None
     data: DataConfig | None = None
 
     @model_validator(mode="after")

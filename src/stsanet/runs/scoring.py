@@ -19,6 +19,11 @@ video), ``videos=[...]`` (a user-given subset), neither (all test videos).
 Everything is resumable: predicted maps that exist are not predicted again and scored frames
 are checkpointed (``frames.partial.jsonl``). The scores (frame-pooled and per video, for the
 paired tests of :mod:`stsanet.runs.reproduce`) come back as a dict for ``results.json``.
+
+Under DDP (a ``torch.distributed`` process group, as Lightning leaves it after fitting) every
+rank predicts a share of the evaluation videos into ``out_dir`` (which all ranks must see, as a
+run's output folder is), the ranks meet, and rank 0 scores every frame in ``workers`` processes.
+The scores are those of a one-rank run.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from typing import Any
 import torch
 
 from stsanet.data.clips import strided_labels
-from stsanet.runs.evaluate import EvalConfigError, items_from_index, select_protocol
+from stsanet.runs.evaluate import (EvalConfigError, items_from_index, select_protocol,
+                                   workers_from_config)
 from stsanet.metrics.evaluate import EvalSettings, evaluate_items
 from stsanet.metrics.eval_results import write_results
 from stsanet.runs.examples import EXAMPLES_DIR, keep_examples
@@ -52,6 +58,11 @@ class ScoreOptions:
     keep_predictions: bool = False
     # keep the maps of a few example frames for the table's comparison figure (runs/examples.py)
     examples: bool = True
+    # inference route of the predictor (stsanet.runs.predictor.PredictOptions): torch.compile
+    # true | false | auto (where the windows to predict pay for the compile)
+    compile: bool | str = "auto"
+    # processes that score the frames; None: every CPU this process may use
+    workers: int | None = None
     # EvalSettings of the eval route (the DHF1K driver's defaults)
     eval_seed: int = 0
     n_splits: int = 100
@@ -60,6 +71,9 @@ class ScoreOptions:
         if self.protocol not in PROTOCOLS:
             raise EvalConfigError(f"score.protocol={self.protocol!r} is unknown; choose one of "
                                   f"{list(PROTOCOLS)}")
+        if not isinstance(self.compile, bool) and self.compile != "auto":
+            raise EvalConfigError(f"score.compile={self.compile!r} is unknown; choose true, false "
+                                  f"or auto")
 
     def describe(self, clip_len: int = 32) -> str:
         if self.protocol == "benchmark":
@@ -87,10 +101,51 @@ def _frame_filter(video, options: ScoreOptions, clip_len: int, supervision: str)
     return frames
 
 
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def share_videos(videos: list, frames: dict[str, int], world: int) -> list[list]:
+    """The videos each rank predicts: longest first to the rank with the fewest frames so far
+    (every rank computes the same shares from the same list)."""
+    shares: list[list] = [[] for _ in range(world)]
+    load = [0] * world
+    for video in sorted(videos, key=lambda v: (-frames[v.name], v.name)):
+        rank = load.index(min(load))
+        shares[rank].append(video)
+        load[rank] += frames[video.name]
+    return shares
+
+
+def _meet(rank: int, world: int, failure: BaseException | None) -> None:
+    """Every rank waits until all have predicted their share; a rank that failed re-raises its
+    error, the others name it."""
+    if world == 1:
+        if failure is not None:
+            raise failure
+        return
+    import torch.distributed as dist
+
+    reports: list = [None] * world
+    dist.all_gather_object(reports, None if failure is None else f"{type(failure).__name__}: {failure}")
+    if failure is not None:
+        raise failure
+    failed = [(r, message) for r, message in enumerate(reports) if message is not None]
+    if failed:
+        raise RuntimeError(f"prediction for scoring failed on rank {failed[0][0]}: {failed[0][1]}")
+
+
 def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: str | Path, *,
                   input_size, clip_len: int = 32, supervision: str = "middle",
-                  device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Predict and score ``index``'s ``options.split`` into ``out_dir`` (see the module doc)."""
+                  device: torch.device | str = "cpu") -> dict[str, Any] | None:
+    """Predict and score ``index``'s ``options.split`` into ``out_dir`` (see the module doc).
+
+    Under DDP every rank must call it; rank 0 returns the scores, the other ranks None.
+    """
     out_dir = Path(out_dir)
     pred_root = out_dir / "predictions"
     videos = index.split(options.split)
@@ -104,16 +159,28 @@ def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: s
             raise EvalConfigError(f"score.videos={unknown} are not videos of split "
                                   f"{options.split!r} in {index.root}")
         videos = [v for v in videos if v.name in wanted]
-    predictor = SlidingWindowPredictor(
-        net, input_size, device,
-        PredictOptions(clip_len=clip_len, supervision=supervision,
-                       batch_windows=options.batch_windows, overlay=False, progress=False))
-    chosen: dict[str, set[int] | None] = {}
-    for video in videos:
-        frames = _frame_filter(video, options, clip_len, supervision)
-        chosen[video.name] = None if frames is None else set(frames)
-        predictor.predict_video(Path(video.frames_path), pred_root, name=video.name,
-                                frames=frames)
+    rank, world = _rank_and_world()
+    to_predict = {v.name: _frame_filter(v, options, clip_len, supervision) for v in videos}
+    chosen = {name: None if frames is None else set(frames) for name, frames in to_predict.items()}
+    counts = {v.name: v.num_frames if to_predict[v.name] is None else len(to_predict[v.name])
+              for v in videos}
+    share = share_videos(videos, counts, world)[rank]
+    failure = None
+    try:
+        predictor = SlidingWindowPredictor(
+            net, input_size, device,
+            PredictOptions(clip_len=clip_len, supervision=supervision,
+                           batch_windows=options.batch_windows, overlay=False, progress=False,
+                           compile=options.compile),
+            windows=sum(counts[v.name] for v in share))
+        for video in share:
+            predictor.predict_video(Path(video.frames_path), pred_root, name=video.name,
+                                    frames=to_predict[video.name])
+    except Exception as error:  # every rank must reach the meeting, or the others wait forever
+        failure = error
+    _meet(rank, world, failure)
+    if rank != 0:
+        return None
 
     items = items_from_index(index, options.split, pred_root)
     items = select_protocol(items, options.videos, options.first_frames)
@@ -128,7 +195,7 @@ def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: s
     items = [item for item in items if item.video in chosen]
     settings = EvalSettings(seed=options.eval_seed, n_splits=options.n_splits)
     results = evaluate_items(items, settings, progress=False,
-                             checkpoint=out_dir / CHECKPOINT_NAME)
+                             checkpoint=out_dir / CHECKPOINT_NAME, workers=options.workers)
     write_results(results, out_dir)
     (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
     if options.examples:
@@ -154,8 +221,9 @@ def score_network(net: torch.nn.Module, index, options: ScoreOptions, out_dir: s
 
 
 def score_from_config(cfg, net: torch.nn.Module, out_dir: str | Path,
-                      device: torch.device | str = "cpu") -> dict[str, Any]:
-    """:func:`score_network` with the run's data config and ``cfg.score`` (a train config)."""
+                      device: torch.device | str = "cpu") -> dict[str, Any] | None:
+    """:func:`score_network` with the run's data config and ``cfg.score`` (a train config);
+    ``score.workers`` and ``score.compile`` choose the processes and the inference route."""
     from omegaconf import OmegaConf
 
     from stsanet.data.index import build_index
@@ -173,6 +241,8 @@ def score_from_config(cfg, net: torch.nn.Module, out_dir: str | Path,
         examples=bool(node.get("examples", True)),
         eval_seed=int(node.get("eval_seed", 0)),
         n_splits=int(node.get("n_splits", 100)),
+        compile=node.get("compile", "auto"),
+        workers=workers_from_config(node.get("workers")),
     )
     dataset = str(data.dataset)
     if "synthetic" in str(OmegaConf.select(cfg, "data._target_", default="")):

@@ -144,6 +144,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(module, datamodule=datamodule, ckpt_path=best)
         metrics.update(_floats(trainer.callback_metrics))
 
+    score = None
+    if OmegaConf.select(cfg, "score") is not None:
+        # every rank (under DDP) predicts a share of the evaluation videos; rank 0 scores them
+        score = _score(cfg, module, out_dir, best_checkpoint_path(trainer))
     if trainer.is_global_zero:
         summary = {
             "metrics": metrics,
@@ -157,9 +161,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             "global_batch": _global_batch(cfg, trainer),
             "loggers": _logger_ids(loggers),
         }
-        if OmegaConf.select(cfg, "score") is not None:
-            summary["score"] = _score(cfg, module, out_dir, best_checkpoint_path(trainer))
-            log_run_scores(loggers, summary["score"], cfg)
+        if score is not None:
+            summary["score"] = score
+            log_run_scores(loggers, score, cfg)
         summary["seconds"] = round(time.perf_counter() - started, 3)
         write_text_atomic(out_dir / "results.json", json.dumps(summary, indent=2))
         log.info("results in %s", out_dir / "results.json")
@@ -197,9 +201,10 @@ def _logger_ids(loggers: list[Any]) -> dict[str, str]:
 
 
 def _score(cfg: DictConfig, module: pl.LightningModule, out_dir: Path,
-           best: str | None) -> dict[str, Any]:
+           best: str | None) -> dict[str, Any] | None:
     """The benchmark score (predict + eval route, stsanet.runs.scoring) of the best checkpoint's
-    weights (selected on the validation loss), or of the final weights without one."""
+    weights (selected on the validation loss), or of the final weights without one. Under DDP
+    every rank calls it; rank 0 gets the score, the others None."""
     from stsanet.runs.scoring import score_from_config
 
     if best:
@@ -207,7 +212,7 @@ def _score(cfg: DictConfig, module: pl.LightningModule, out_dir: Path,
         module.load_state_dict(state)
     net = module.net
     score = score_from_config(cfg, net, out_dir / "score", device=module.device)
-    if OmegaConf.select(cfg, "score.save_weights", default=False):
+    if score is not None and OmegaConf.select(cfg, "score.save_weights", default=False):
         # the weights that were scored, for the fine-tuning chain (init.weights of a later run)
         save_weights(net, out_dir / "weights.pt")
         score["weights"] = str(out_dir / "weights.pt")
