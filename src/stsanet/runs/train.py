@@ -66,14 +66,20 @@ def build_module(cfg: DictConfig) -> pl.LightningModule:
 def build_trainer(cfg: DictConfig, module: pl.LightningModule, callbacks: list[pl.Callback],
                   loggers: list[Any]) -> pl.Trainer:
     """The Lightning trainer of `cfg.trainer`; `trainer.compile=true` compiles the network.
-    In a SLURM job the ranks come from SLURM, and requeueing is submitit's alone (see
-    :mod:`stsanet.lit.preemption`): Lightning's auto-requeue is switched off."""
+    In a SLURM job the ranks come from SLURM (one process per task, none spawned), and
+    requeueing is submitit's alone (see :mod:`stsanet.lit.preemption`): Lightning's
+    auto-requeue is switched off."""
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     if trainer_cfg.pop("compile", False):
         module.net.compile()  # in place: same module tree and state_dict keys
     plugins = []
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))
+        strategy = trainer_cfg.get("strategy")
+        if isinstance(strategy, dict) and strategy.get("start_method", "popen") != "popen":
+            # srun started one process per rank: Lightning must not spawn more of its own
+            # (trainer=ddp_cpu spawns them when run by hand)
+            strategy["start_method"] = "popen"
     return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False,
                        **({"plugins": plugins} if plugins else {}))
 
