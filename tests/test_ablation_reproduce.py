@@ -220,6 +220,20 @@ def test_sacct_records_of_an_array_map_to_its_tasks(monkeypatch):
                                        "12_5": "PENDING", "13_0": "FAILED"}
 
 
+def test_slurm_jobs_of_a_sweep_are_read_from_submitits_folders(tmp_path):
+    from stsanet.runs.slurm_jobs import tasks
+
+    array, single = tmp_path / "array", tmp_path / "single"
+    for name in ("12", "12_0", "12_1", "12_10"):  # 12/ holds the array's submission script
+        (array / name).mkdir(parents=True)
+    (array / "12" / "12_submission.sh").write_text("#!/bin/bash")
+    (array / ".submission_file_x.sh").write_text("")
+    (single / "21").mkdir(parents=True)
+    (single / "21" / "21_submitted.pkl").write_bytes(b"")
+    assert tasks(array) == {0: "12_0", 1: "12_1", 10: "12_10"}
+    assert tasks(single) == {0: "21"} and tasks(tmp_path / "none") == {}
+
+
 def test_table_names_missing_runs_with_their_slurm_state_and_log(tmp_path):
     runs = tmp_path / "runs"
     for seed in (1, 2):

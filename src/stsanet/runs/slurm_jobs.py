@@ -4,13 +4,14 @@ none of its jobs is pending or running, and what became of the runs that did not
 Hydra's submitit launcher submits a multirun as one job array, task i being the i-th of its
 jobs (Hydra's basic sweeper: the cartesian product of the sweep's values, in the order given,
 see :func:`sweep_order`), and submitit keeps a folder per task, ``<folder>/<array>_<i>/``, with
-its logs. Submitit waits for every task in turn; a task cancelled while pending leaves no
+its logs (a multirun of one job is a plain job: ``<folder>/<job>/``). Submitit waits for every task in turn; a task cancelled while pending leaves no
 accounting record in SLURM 22.05, so submitit would wait for it forever, and a sweep whose first
 task failed stops waiting while the others still run. So the sweep is followed here, by SLURM's
 own view (squeue): it is over when none of its tasks is pending or running, whatever the Hydra
-process is still waiting for. Each unfinished run then gets ``slurm.json`` (job, SLURM state,
-log), which the table reports (:func:`stsanet.runs.table.run_status`); a run whose job is still
-pending or running (a reproduce that was interrupted) is not submitted twice.
+process is still waiting for. Each run's ``slurm.json`` records its job, then the job's final
+SLURM state and log, which the table reports for the runs that did not finish
+(:func:`stsanet.runs.table.run_status`); a run whose job is still pending or running (a
+reproduce that was interrupted) is not submitted twice.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from stsanet.runs.table import RUN_SLURM_FILE, run_dir
 
 # seconds between looks at the queue (squeue, sacct); STSANET_SLURM_POLL_S for tests
 POLL_S = float(os.environ.get("STSANET_SLURM_POLL_S", 15))
+# accounting (slurmdbd) learns that a job ended a moment after the queue: wait this long at most
+ACCOUNTING_S = 120
 TASK_FOLDER = re.compile(r"^(\d+)_(\d+)$")
+# states of a job that has not ended yet, as sacct writes them
+NOT_ENDED = {"PENDING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED", "COMPLETING",
+             "CONFIGURING", "SIGNALING", "STAGE_OUT"}
 
 
 def sweep_order(rows: list[str], seeds: list[int]) -> list[tuple[str, int]]:
@@ -45,12 +51,15 @@ def new_sweep_folder(runs_dir: Path) -> Path:
 
 
 def tasks(folder: Path) -> dict[int, str]:
-    """Array index -> SLURM job id (``<array>_<index>``) of the jobs submitted into ``folder``."""
+    """Array index -> SLURM job id (``<array>_<index>``, or ``<job>`` for a sweep of one job) of
+    the jobs submitted into ``folder``."""
     found = {}
-    for path in folder.glob("*_*") if folder.is_dir() else ():
+    for path in folder.iterdir() if folder.is_dir() else ():
         match = TASK_FOLDER.match(path.name)
         if match and path.is_dir():
             found[int(match.group(2))] = path.name
+        elif path.name.isdigit() and (path / f"{path.name}_submitted.pkl").is_file():
+            found[0] = path.name  # an array's own folder holds only its submission script
     return found
 
 
@@ -133,7 +142,12 @@ def settle(folder: Path, order: list[tuple[str, int]], runs_dir: Path) -> None:
     """After the sweep: each run's job, its final SLURM state and its log, in ``slurm.json``
     (``NO RECORD``: SLURM kept none, as for a task cancelled before it started)."""
     submitted = tasks(folder)
-    known = states(list(submitted.values()))
+    deadline = time.monotonic() + ACCOUNTING_S
+    while True:
+        known = states(list(submitted.values()))
+        if not NOT_ENDED & set(known.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(min(POLL_S, 2))
     for index, job in submitted.items():
         if index < len(order):
             write_record(runs_dir, *order[index], job, known.get(job, "NO RECORD"), folder)
