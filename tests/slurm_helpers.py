@@ -22,7 +22,7 @@ import pytorch_lightning as pl
 import torch
 
 PROJECT = Path(__file__).resolve().parents[1]
-LOCAL_CONF = PROJECT / ".slurm" / "etc" / "slurm.conf"
+LOCAL_CONF = Path(os.environ.get("STSANET_SLURM_DIR", PROJECT / ".slurm")) / "etc" / "slurm.conf"
 TESTS = Path(__file__).resolve().parent
 
 

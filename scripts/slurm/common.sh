@@ -1,11 +1,11 @@
 # Shared by up.sh and down.sh: where the local test cluster lives and the ports it uses.
 # Everything (config, state, logs, PID files, the MariaDB data) is under $SLURM_DIR, an ignored
 # folder of the project; the ports are not SLURM's defaults so a site's own daemons are left be.
-SLURM_DIR=${SLURM_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.slurm}
-CTLD_PORT=${SLURM_CTLD_PORT:-16817}
-SLURMD_PORT=${SLURM_SLURMD_PORT:-16818}
-DBD_PORT=${SLURM_DBD_PORT:-16819}
-MYSQL_PORT=${SLURM_MYSQL_PORT:-16306}
+SLURM_DIR=${STSANET_SLURM_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.slurm}
+CTLD_PORT=${STSANET_SLURM_CTLD_PORT:-16817}
+SLURMD_PORT=${STSANET_SLURM_SLURMD_PORT:-16818}
+DBD_PORT=${STSANET_SLURM_DBD_PORT:-16819}
+MYSQL_PORT=${STSANET_SLURM_MYSQL_PORT:-16306}
 export SLURM_CONF=$SLURM_DIR/etc/slurm.conf
 # daemon name -> its PID file, in start order
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)

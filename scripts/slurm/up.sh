@@ -31,7 +31,7 @@ fi
 started=$(date +%s.%N)
 host=$(hostname -s)
 mkdir -p "$SLURM_DIR"/{etc,state,spool,run,log,munge}
-cpus=${SLURM_CPUS:-$(nproc)}
+cpus=${STSANET_SLURM_CPUS:-$(nproc)}
 memory_mb=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
 render() {
     sed -e "s|@DIR@|$SLURM_DIR|g" -e "s|@HOST@|$host|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" \
