@@ -129,6 +129,8 @@ def sweep_overrides(args: argparse.Namespace, rows: list[str], seeds: list[int],
     if args.data == "synthetic":
         overrides += [
             "experiment=demo", "callbacks=none", f"logger={args.logger or 'csv'}",
+            # no checkpoint files, but a preempted run that saved on the signal resumes exactly
+            "+callbacks.exact_resume={_target_:stsanet.lit.resume.ExactResume,seed:${seed}}",
             # no validation during these short runs: the final weights are scored
             "++trainer.limit_val_batches=0",
             f"data.val_stride={SYNTHETIC_VAL_STRIDE if args.protocol == 'official' else 32}",
