@@ -4,7 +4,8 @@ PIP = .venv/bin/pip
 STAMP = .venv/.installed
 
 .PHONY: help setup test test-fast info demo bench export bench-model bench-data reproduce-table3 \
-        reproduce-table4 reproduce-table5 reproduce-table6 browser clean
+        reproduce-table4 reproduce-table5 reproduce-table6 browser slurm-install slurm-up slurm-down \
+        clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9%-]+( [a-z0-9-]+)*:.*## ' $(MAKEFILE_LIST) | \
@@ -54,6 +55,20 @@ export: setup  ## ONNX (+ TorchScript) export checked under onnxruntime
 browser:  ## install Chromium (Debian apt) for the browser check of the HTML reports
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+# A single-node SLURM cluster on localhost for the SLURM tests (tests/test_slurm_cluster.py):
+# Debian's slurm-wlm, munge, slurmdbd and MariaDB, run as root without systemd or cgroups, with
+# config, state, logs and PID files in .slurm/. Client commands need SLURM_CONF=$(CURDIR)/.slurm/etc/slurm.conf.
+slurm-install:  ## install SLURM, munge, slurmdbd and MariaDB with apt (needs root)
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    slurm-wlm munge slurmdbd mariadb-server > /dev/null
+
+slurm-up:  ## start the local SLURM cluster (.slurm/; needs root; a no-op when it is up)
+	scripts/slurm/up.sh
+
+slurm-down:  ## stop the local SLURM cluster: cancel its jobs, stop each daemon by its PID
+	scripts/slurm/down.sh
+
 clean:  ## remove .venv, outputs, multirun and the pytest cache
 	rm -rf .venv outputs multirun .pytest_cache
 
@@ -63,6 +78,10 @@ clean:  ## remove .venv, outputs, multirun and the pytest cache
 # Resumes (finished runs are kept). Real data:
 #   make reproduce-table3 DATA=dhf1k DATA_ROOT=/data/DHF1K BACKBONE=/weights/S3D_kinetics400.pt \
 #        SEEDS=3 LAUNCHER=slurm GPUS=4 PARTITION=gpu ACCOUNT=myproj TIME_MIN=1440
+# CPU jobs (no GPU requested, DDP over TASKS gloo processes per job):
+#   make reproduce-table3 LAUNCHER=slurm GPUS=0 TASKS=2 PARTITION=cpu CPUS_PER_TASK=2 MEM_GB=8
+# SLURM placement: PARTITION ACCOUNT QOS CONSTRAINT TIME_MIN NODES, and any other sbatch option
+# as SBATCH="reservation=r1 exclusive".
 # BACKBONE=scratch opts out of the Kinetics init (the table says so); PROTOCOL=official scores
 # the official validation sampling; FINETUNE_FROM=<ckpt>|scratch for hollywood2/ucf/diem;
 # ARGS="--steps 200" etc.
@@ -74,6 +93,10 @@ REPRODUCE = $(PY) -m stsanet.cli.reproduce --data $(DATA) $(if $(DATA_ROOT),--da
             $(if $(PROTOCOL),--protocol $(PROTOCOL)) $(if $(GPUS),--gpus-per-node $(GPUS)) \
             $(if $(NODES),--nodes $(NODES)) $(if $(PARTITION),--partition $(PARTITION)) \
             $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(TIME_MIN),--time-min $(TIME_MIN)) \
+            $(if $(TASKS),--tasks $(TASKS)) $(if $(QOS),--qos $(QOS)) \
+            $(if $(CONSTRAINT),--constraint $(CONSTRAINT)) \
+            $(if $(CPUS_PER_TASK),--cpus-per-task $(CPUS_PER_TASK)) \
+            $(if $(MEM_GB),--mem-gb $(MEM_GB)) $(foreach flag,$(SBATCH),--sbatch $(flag)) \
             $(if $(LOGGER),--logger $(LOGGER)) $(ARGS)
 
 reproduce-table3 reproduce-table4 reproduce-table5 reproduce-table6: reproduce-table%: setup  ## one paper ablation table, N = 3..6 (DATA, DATA_ROOT, TRAINER, ARGS)

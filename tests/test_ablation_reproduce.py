@@ -154,13 +154,131 @@ def test_slurm_sweep_sets_launcher_and_ddp_together(tmp_path):
                                  "--gpus-per-node", "4", "--nodes", "2", "--partition", "gpu",
                                  "--account", "proj", "--time-min", "240", "--logger", "wandb"])
     overrides = set(sweep_overrides(args, ["ours"], [1, 2], tmp_path))
-    assert {"hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+    assert {"hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "++trainer.num_nodes=2",
             "hydra.launcher.gpus_per_node=4", "hydra.launcher.tasks_per_node=4",
             "hydra.launcher.nodes=2", "hydra.launcher.partition=gpu",
             "hydra.launcher.account=proj", "hydra.launcher.timeout_min=240",
             "data.batch_size=1", "++trainer.accumulate_grad_batches=1",
             "+logger.wandb.group=table3-dhf1k",
             "logger.wandb.tags=[table3,${ablation.row},seed${seed}]"} <= overrides
+
+
+def test_slurm_cpu_jobs_ask_no_gpu_and_pass_placement_through(tmp_path):
+    args = parse_args(["--table", "3", "--launcher", "slurm", "--gpus-per-node", "0",
+                       "--tasks", "2", "--cpus-per-task", "1", "--mem-gb", "4", "--qos", "low",
+                       "--constraint", "avx512", "--partition", "cpu", "--sbatch",
+                       "reservation=r1", "--sbatch", "exclusive"])
+    overrides = sweep_overrides(args, ["ours"], [1], tmp_path)
+    assert {"hydra/launcher=slurm_cpu", "trainer=ddp_cpu", "trainer.devices=2",
+            "hydra.launcher.nodes=1", "hydra.launcher.cpus_per_task=1",
+            "hydra.launcher.mem_gb=4", "hydra.launcher.mem_per_cpu=null",
+            "hydra.launcher.qos=low", "hydra.launcher.constraint=avx512",
+            "hydra.launcher.partition=cpu",
+            "++hydra.launcher.additional_parameters.reservation=r1",
+            "++hydra.launcher.additional_parameters.exclusive=true"} <= set(overrides)
+    assert not any("gpus_per_node" in o or o == "trainer=ddp" for o in overrides)
+    one = sweep_overrides(parse_args(["--table", "3", "--launcher", "slurm",
+                                      "--gpus-per-node", "0"]), ["ours"], [1], tmp_path)
+    assert {"trainer=cpu", "trainer.devices=1", "hydra/launcher=slurm_cpu"} <= set(one)
+    assert not any("mem_per_cpu" in o for o in one)  # the launcher config's default
+    # real data: the global batch splits over the CPU ranks as over GPUs
+    real = parse_args(["--table", "3", "--data", "dhf1k", "--data-root", "/d", "--backbone",
+                       "scratch", "--launcher", "slurm", "--gpus-per-node", "0", "--tasks", "3"])
+    assert "data.batch_size=1" in sweep_overrides(real, ["ours"], [1], tmp_path)
+    for bad, says in ((["--gpus-per-node", "2", "--tasks", "3"], "one task per GPU"),
+                      (["--sbatch", "=x"], "give KEY=VALUE")):
+        with pytest.raises(UsageError, match=says):
+            parse_args(["--table", "3", "--launcher", "slurm", *bad])
+
+
+def test_slurm_sweep_order_is_hydras(tmp_path):
+    """Task i of a sweep's job array is the i-th job Hydra's basic sweeper makes of the
+    overrides reproduce passes: the order slurm_jobs maps SLURM jobs to runs with."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from stsanet.runs.slurm_jobs import sweep_order
+
+    rows, seeds = ["ours", "amsf_concat", "amsf_no_aw"], [7, 8]
+    overrides = sweep_overrides(parse_args(["--table", "5", "--launcher", "slurm"]), rows, seeds,
+                                tmp_path)
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    [jobs] = BasicSweeper.split_arguments(parsed, None)
+    made = [(next(o.split("=")[1] for o in job if o.startswith("+ablation=")),
+             int(next(o.split("=")[1] for o in job if o.startswith("seed=")))) for job in jobs]
+    assert made == sweep_order(rows, seeds)
+
+
+def test_sacct_records_of_an_array_map_to_its_tasks(monkeypatch):
+    from stsanet.runs import slurm_jobs
+
+    out = "12_0|COMPLETED\n12_1|CANCELLED by 0\n12_[2-3,5%2]|PENDING\n13_0|FAILED\n"
+    monkeypatch.setattr(slurm_jobs, "_slurm", lambda *command: out)
+    jobs = ["12_0", "12_1", "12_2", "12_3", "12_4", "12_5", "13_0"]
+    assert slurm_jobs.states(jobs) == {"12_0": "COMPLETED", "12_1": "CANCELLED",
+                                       "12_2": "PENDING", "12_3": "PENDING",
+                                       "12_5": "PENDING", "13_0": "FAILED"}
+
+
+def test_slurm_jobs_of_a_sweep_are_read_from_submitits_folders(tmp_path):
+    from stsanet.runs.slurm_jobs import tasks
+
+    array, single = tmp_path / "array", tmp_path / "single"
+    for name in ("12", "12_0", "12_1", "12_10"):  # 12/ holds the array's submission script
+        (array / name).mkdir(parents=True)
+    (array / "12" / "12_submission.sh").write_text("#!/bin/bash")
+    (array / ".submission_file_x.sh").write_text("")
+    (single / "21").mkdir(parents=True)
+    (single / "21" / "21_submitted.pkl").write_bytes(b"")
+    assert tasks(array) == {0: "12_0", 1: "12_1", 10: "12_10"}
+    assert tasks(single) == {0: "21"} and tasks(tmp_path / "none") == {}
+
+
+def test_table_names_missing_runs_with_their_slurm_state_and_log(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        finish(runs / "ours" / f"seed{seed}", 0.6, seed=seed)
+    finish(runs / "last_supervised" / "seed1", 0.5, seed=1)
+    log = runs / ".submitit" / "t" / "5_3" / "5_3_0_log.err"
+    log.parent.mkdir(parents=True)
+    log.write_text("Traceback ...")
+    (runs / "last_supervised" / "seed2").mkdir(parents=True)
+    (runs / "last_supervised" / "seed2" / "slurm.json").write_text(json.dumps(
+        {"job": "5_3", "state": "FAILED", "log": str(log)}))
+    (runs / "ours" / "seed1" / "slurm.json").write_text(json.dumps(
+        {"job": "5_0", "state": "COMPLETED", "log": None}))  # finished: not reported
+    paths = aggregate(6, paper_rows(6, "synthetic"), [1, 2], runs, tmp_path, "t")
+    markdown = paths["md"].read_text()
+    assert "Missing runs (not finished): last-supervised (1 of 2 seeds)" in markdown
+    assert ("- last-supervised, seed 2: FAILED (SLURM job 5_3), "
+            "log runs/.submitit/t/5_3/5_3_0_log.err") in markdown
+    assert "s2 FAILED (SLURM job 5_3)" in markdown and "5_0" not in markdown
+    with open(paths["csv"], newline="") as handle:
+        status = {(r["row"], r["seed"]): r["status"] for r in csv.DictReader(handle)}
+    assert status["last_supervised", "2"] == "FAILED (SLURM job 5_3)"
+    assert status["ours", "1"] == "done"
+
+
+def test_runs_still_queued_from_an_interrupted_reproduce_are_not_submitted_again(
+        tmp_path, monkeypatch, capsys):
+    from stsanet.runs import slurm_jobs
+
+    runs = tmp_path / "synthetic" / "runs"
+    for row, job in (("ours", "9_0"), ("last_supervised", "9_1")):
+        (runs / row / "seed1").mkdir(parents=True)
+        (runs / row / "seed1" / "slurm.json").write_text(json.dumps({"job": job,
+                                                                     "state": "SUBMITTED"}))
+    monkeypatch.setattr(slurm_jobs, "queued", lambda jobs: {"9_0"} & set(jobs))  # 9_1 ended
+    launched = []
+    monkeypatch.setattr(reproduce.subprocess, "Popen", lambda command: launched.append(command))
+    monkeypatch.setattr(slurm_jobs, "follow", lambda process, folder, order, runs_dir: 0)
+    monkeypatch.setattr(slurm_jobs, "settle", lambda folder, order, runs_dir: None)
+    assert main(["--table", "6", "--seeds", "1", "--seed", "1", "--launcher", "slurm",
+                 "--out", str(tmp_path)]) == 0
+    assert len(launched) == 1 and "+ablation=last_supervised" in launched[0]
+    assert any(o.startswith(f"hydra.launcher.submitit_folder={runs}/.submitit/")
+               for o in launched[0])
+    assert "not submitted again: ours/seed1 (job 9_0)" in capsys.readouterr().out
 
 
 def test_only_unfinished_pairs_are_launched(tmp_path):

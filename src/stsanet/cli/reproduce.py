@@ -5,13 +5,16 @@ the benchmark protocol, compared with "ours" by a paired bootstrap, written as a
     python -m stsanet.cli.reproduce --table 4 --data dhf1k --data-root /data/DHF1K \\
         --backbone /weights/S3D_kinetics400.pt --seeds 3 --launcher slurm --gpus-per-node 4 \\
         --partition gpu --account myproj --time-min 1440
+    python -m stsanet.cli.reproduce --table 3 --launcher slurm --gpus-per-node 0 --tasks 2 \\
+        --partition cpu --cpus-per-task 2 --mem-gb 8                  # CPU jobs: gloo DDP
     python -m stsanet.cli.reproduce --table 6 --data ucf --data-root /data/ucf   # fine-tunes from
                                                                   # the DHF1K sweep's same row
     python -m stsanet.cli.reproduce --table 3 --aggregate-only       # table from what finished
 
 Rows are the files of ``stsanet/experiments/ablation/`` (``+ablation=<row>``), the paper's numbers
 ``stsanet/experiments/paper_numbers.csv``. Each row x seed is one run (one Hydra job; one SLURM job
-running DDP over its GPUs with ``--launcher slurm``) in ``<out>/<data>/runs/<row>/seed<N>/``.
+running DDP over its GPUs, or over ``--tasks`` CPU processes with ``--gpus-per-node 0``, with
+``--launcher slurm``) in ``<out>/<data>/runs/<row>/seed<N>/``.
 A run trains, tests, and then scores its weights through the predict route and the eval route
 (:mod:`stsanet.runs.scoring`): by default every frame of every evaluation video at the original
 resolution with the MATLAB-faithful metrics, s-AUC included (``--protocol official``: the
@@ -20,7 +23,10 @@ steps, the wall time, the global batch and the loss traces, whatever logger was 
 
 A run whose ``results.json`` holds a score is finished and never launched again; an interrupted
 run resumes from its ``last.ckpt`` (``ckpt_path=auto``), which is also how a preempted or
-timed-out SLURM job continues after submitit requeues it. The table is written from whatever
+timed-out SLURM job continues after submitit requeues it (the signal saves ``last.ckpt`` first:
+:mod:`stsanet.lit.preemption`). On SLURM the sweep is followed until none of its jobs is pending
+or running; a failed or cancelled run is named in the table with its SLURM state and log, and
+the same command submits only what did not finish. The table is written from whatever
 finished: each cell is the mean ± std over seeds, the CSV keeps every seed, and every row is
 compared with "ours" by a paired bootstrap over the evaluation videos (per-video scores
 averaged over seeds), marking differences that are within noise.
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -90,10 +97,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"{PAPER_GLOBAL_BATCH}, the paper's)")
     parser.add_argument("--launcher", default="basic",
                         choices=("basic", "submitit_local", "slurm"))
-    parser.add_argument("--devices", "--gpus-per-node", type=_at_least(1), default=1, dest="devices")
+    parser.add_argument("--devices", "--gpus-per-node", type=_at_least(0), default=1,
+                        dest="devices",
+                        help="GPUs per node of each run (DDP over them); 0: CPU jobs (SLURM: no "
+                             "GPU requested, DDP over --tasks processes with gloo)")
+    parser.add_argument("--tasks", type=_at_least(1), default=None,
+                        help="with --gpus-per-node 0: DDP processes per node (default 1)")
     parser.add_argument("--nodes", type=_at_least(1), default=1)
     parser.add_argument("--partition", default=None)
     parser.add_argument("--account", default=None)
+    parser.add_argument("--qos", default=None)
+    parser.add_argument("--constraint", default=None, help="SLURM node features (--constraint)")
+    parser.add_argument("--cpus-per-task", type=_at_least(1), default=None,
+                        help="SLURM CPUs per task (default: conf/hydra/launcher/slurm*.yaml)")
+    parser.add_argument("--mem-gb", type=_at_least(1), default=None,
+                        help="SLURM memory per node in GB (default: the launcher config's)")
+    parser.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other sbatch option, e.g. --sbatch reservation=r1 --sbatch "
+                             "exclusive (repeatable)")
     parser.add_argument("--time-min", type=_at_least(1), default=None,
                         help="SLURM time limit per job (minutes); the job requeues past it")
     parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP")
@@ -127,6 +148,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.protocol = SYNTHETIC_PROTOCOL if args.data == "synthetic" else "benchmark"
     if args.seeds is None:
         args.seeds = SYNTHETIC_SEEDS if args.data == "synthetic" else REAL_SEEDS
+    if args.devices > 0 and args.tasks not in (None, args.devices):
+        parser.error(f"--tasks {args.tasks}: GPU jobs run one task per GPU (--gpus-per-node "
+                     f"{args.devices}); --tasks is for CPU jobs (--gpus-per-node 0)")
+    if args.tasks is None:
+        args.tasks = args.devices or 1
+    bad = [flag for flag in args.sbatch
+           if not re.fullmatch(r"[A-Za-z][\w-]*", flag.partition("=")[0])]
+    if bad:
+        parser.error(f"--sbatch {bad[0]}: give KEY=VALUE (or KEY for a flag), e.g. "
+                     "reservation=r1")
     check_folder_place(args.out, "--out")
     return args
 

@@ -43,6 +43,12 @@ class ResumableLoader:
 
     def __iter__(self) -> Iterator[Any]:
         epoch = self.trainer.current_epoch
+        # A run resumed mid-epoch makes its iterator before Lightning sets the sampler's epoch
+        # (FitLoop.setup_data, then on_advance_start): set it here, or the resumed epoch would
+        # replay the clips of epoch 0.
+        sampler = getattr(self.loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         seed = epoch_seed(self.seed, epoch)
         torch.manual_seed(seed)
         np.random.seed(seed)

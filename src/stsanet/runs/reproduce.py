@@ -39,6 +39,11 @@ def seeds_of(args: argparse.Namespace) -> list[int]:
     return [args.seed + i for i in range(args.seeds)]
 
 
+def ranks_per_node(args: argparse.Namespace) -> int:
+    """DDP processes per node: one per GPU, or ``--tasks`` CPU processes with no GPU."""
+    return args.devices if args.devices > 0 else args.tasks
+
+
 def world_batch(global_batch: int, world: int) -> tuple[int, int, int]:
     """(per-device batch, gradient accumulation, resulting global batch) for `world` devices:
     exact when `global_batch` splits evenly, else one clip per device and the accumulation that
@@ -133,6 +138,8 @@ def sweep_overrides(args: argparse.Namespace, rows: list[str], seeds: list[int],
     if args.data == "synthetic":
         overrides += [
             "experiment=demo", "callbacks=none", f"logger={args.logger or 'csv'}",
+            # no checkpoint files, but a preempted run that saved on the signal resumes exactly
+            "+callbacks.exact_resume={_target_:stsanet.lit.resume.ExactResume,seed:${seed}}",
             # no validation during these short runs: the final weights are scored
             "++trainer.limit_val_batches=0",
             f"data.val_stride={SYNTHETIC_VAL_STRIDE if args.protocol == 'official' else 32}",
@@ -162,20 +169,11 @@ def sweep_overrides(args: argparse.Namespace, rows: list[str], seeds: list[int],
         # equal steps, not equal wall time: the rows differ 3x in cost per step
         overrides.append(f"++trainer.max_steps={args.steps}")
     if args.global_batch is not None:
-        per_device, accumulate, _ = world_batch(args.global_batch, args.devices * args.nodes)
+        per_device, accumulate, _ = world_batch(args.global_batch, ranks_per_node(args) * args.nodes)
         overrides += [f"data.batch_size={per_device}",
                       f"++trainer.accumulate_grad_batches={accumulate}"]
     if args.launcher == "slurm":
-        overrides += ["trainer=ddp", f"trainer.devices={args.devices}",
-                      f"trainer.num_nodes={args.nodes}", "hydra/launcher=slurm",
-                      f"hydra.launcher.gpus_per_node={args.devices}",
-                      f"hydra.launcher.tasks_per_node={args.devices}",
-                      f"hydra.launcher.nodes={args.nodes}"]
-        for key in ("partition", "account", "time_min"):
-            value = getattr(args, key)
-            if value is not None:
-                name = "timeout_min" if key == "time_min" else key
-                overrides.append(f"hydra.launcher.{name}={value}")
+        overrides += slurm_overrides(args)
     elif args.launcher == "submitit_local":
         overrides.append("hydra/launcher=submitit_local")
         if args.time_min is not None:
@@ -183,6 +181,35 @@ def sweep_overrides(args: argparse.Namespace, rows: list[str], seeds: list[int],
     if args.trainer and args.launcher != "slurm":
         overrides.append(f"trainer={args.trainer}")
     return overrides + list(args.overrides)
+
+
+def slurm_overrides(args: argparse.Namespace) -> list[str]:
+    """The trainer and launcher of SLURM jobs. GPU jobs (``--gpus-per-node N``, N >= 1): one task
+    per GPU, DDP over them (trainer=ddp, hydra/launcher=slurm). CPU jobs (``--gpus-per-node 0``):
+    no GPU requested, ``--tasks`` processes per node talking through gloo (trainer=ddp_cpu; one
+    task: trainer=cpu), hydra/launcher=slurm_cpu. Resources and placement pass through."""
+    if args.devices > 0:
+        overrides = ["trainer=ddp", f"trainer.devices={args.devices}", "hydra/launcher=slurm",
+                     f"hydra.launcher.gpus_per_node={args.devices}",
+                     f"hydra.launcher.tasks_per_node={args.devices}"]
+    else:
+        trainer = "ddp_cpu" if args.tasks > 1 else "cpu"
+        # the launcher takes its tasks per node from trainer.devices (conf/hydra/launcher)
+        overrides = [f"trainer={trainer}", f"trainer.devices={args.tasks}",
+                     "hydra/launcher=slurm_cpu"]
+    overrides += [f"++trainer.num_nodes={args.nodes}", f"hydra.launcher.nodes={args.nodes}"]
+    for key, name in (("partition", "partition"), ("account", "account"), ("qos", "qos"),
+                      ("constraint", "constraint"), ("time_min", "timeout_min"),
+                      ("cpus_per_task", "cpus_per_task"), ("mem_gb", "mem_gb")):
+        value = getattr(args, key)
+        if value is not None:
+            overrides.append(f"hydra.launcher.{name}={value}")
+    if args.mem_gb is not None:  # memory per node instead of the CPU launcher's per CPU
+        overrides.append("hydra.launcher.mem_per_cpu=null")
+    for flag in args.sbatch:
+        key, _, value = flag.partition("=")
+        overrides.append(f"++hydra.launcher.additional_parameters.{key}={value or 'true'}")
+    return overrides
 
 
 def read_video_list(path: str) -> list[str]:
@@ -222,6 +249,64 @@ def multiruns(todo: dict[str, list[int]], launcher: str) -> list[tuple[list[str]
         else:
             out.append((rows, list(seeds)))
     return out
+
+
+def run_sweeps(args: argparse.Namespace, todo: dict[str, list[int]], runs_dir: Path) -> int:
+    """The multiruns of the pending runs, one after the other (basic or submitit_local
+    launcher); the exit code of the last failed one, else 0."""
+    code = 0
+    for group_rows, group_seeds in multiruns(todo, args.launcher):
+        command = [sys.executable, "-m", "stsanet.cli.train", "-m",
+                   *sweep_overrides(args, group_rows, group_seeds, runs_dir)]
+        print("$ " + " ".join(command), flush=True)
+        with SweepProgress(runs_dir, _pairs(todo), every_s=args.progress_every):
+            returncode = subprocess.run(command).returncode  # the watcher reads the run folders
+        if returncode:
+            code = returncode
+            print(f"reproduce: a sweep stopped with exit code {returncode}; the table shows "
+                  "what finished, rerun to continue", file=sys.stderr)
+    return code
+
+
+def _pairs(todo: dict[str, list[int]]) -> list[tuple[str, int]]:
+    return [(row, seed) for row, seeds in todo.items() for seed in seeds]
+
+
+def run_slurm_sweeps(args: argparse.Namespace, todo: dict[str, list[int]],
+                     runs_dir: Path) -> int:
+    """The multiruns of the pending runs on SLURM, submitted together and followed until none
+    of their jobs is pending or running (:mod:`stsanet.runs.slurm_jobs`); runs whose job from
+    an earlier, interrupted reproduce is still queued are not submitted again. Returns the exit
+    code of the last failed multirun, else 0."""
+    from stsanet.runs import slurm_jobs
+
+    queued = slurm_jobs.still_queued(todo, runs_dir)
+    if queued:
+        print("reproduce: still pending or running in SLURM, not submitted again: "
+              + ", ".join(f"{run} (job {job})" for run, job in queued.items()), flush=True)
+        todo = {row: [s for s in seeds if f"{row}/seed{s}" not in queued]
+                for row, seeds in todo.items()}
+        todo = {row: seeds for row, seeds in todo.items() if seeds}
+    sweeps = []
+    for group_rows, group_seeds in multiruns(todo, args.launcher):
+        folder = slurm_jobs.new_sweep_folder(runs_dir)
+        command = [sys.executable, "-m", "stsanet.cli.train", "-m",
+                   *sweep_overrides(args, group_rows, group_seeds, runs_dir),
+                   f"hydra.launcher.submitit_folder={folder}/%j"]
+        print("$ " + " ".join(command), flush=True)
+        sweeps.append((subprocess.Popen(command), folder,
+                       slurm_jobs.sweep_order(group_rows, group_seeds)))
+    code = 0
+    with SweepProgress(runs_dir, _pairs(todo), every_s=args.progress_every):
+        for process, folder, order in sweeps:
+            returncode = slurm_jobs.follow(process, folder, order, runs_dir)
+            slurm_jobs.settle(folder, order, runs_dir)
+            if returncode:
+                code = returncode
+                print(f"reproduce: a sweep stopped with exit code {returncode}; the table names "
+                      "each missing run with its SLURM state and log, rerun to continue",
+                      file=sys.stderr)
+    return code
 
 
 def table_title(args: argparse.Namespace) -> tuple[str, list[str]]:
@@ -281,17 +366,10 @@ def reproduce(args: argparse.Namespace) -> int:
         if args.data_root is not None and not Path(args.data_root).is_dir():
             raise ReproduceError(f"--data-root {args.data_root}: no such folder (DATA_ROOT=... "
                                  f"for make)")
-        for group_rows, group_seeds in multiruns(todo, args.launcher):
-            command = [sys.executable, "-m", "stsanet.cli.train", "-m",
-                       *sweep_overrides(args, group_rows, group_seeds, runs_dir)]
-            print("$ " + " ".join(command), flush=True)
-            with SweepProgress(runs_dir, [(r, s) for r, ss in todo.items() for s in ss],
-                               every_s=args.progress_every):  # reads the run folders
-                returncode = subprocess.run(command).returncode
-            if returncode:
-                code = returncode
-                print(f"reproduce: a sweep stopped with exit code {returncode}; the table shows "
-                      "what finished, rerun to continue", file=sys.stderr)
+        if args.launcher == "slurm":
+            code = run_slurm_sweeps(args, todo, runs_dir)
+        else:
+            code = run_sweeps(args, todo, runs_dir)
     title, notes = table_title(args)
     paths = aggregate(args.table, rows, seeds, runs_dir, base, title, notes)
     if args.logger == "wandb":  # the table, its figures and its page in one run of the group

@@ -146,8 +146,43 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _status(path: Path) -> str:
+# --- Runs that did not finish: what the scheduler says of them -----------------------------
+# A SLURM sweep leaves slurm.json in each run folder (stsanet.runs.slurm_jobs): the job, its
+# final state and its log, so the table can name why a run is missing and where to look.
+RUN_SLURM_FILE = "slurm.json"
+
+
+def slurm_record(path: Path) -> dict | None:
+    try:
+        record = json.loads((path / RUN_SLURM_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "job" in record else None
+
+
+def run_status(path: Path) -> str:
+    """Why the run in ``path`` has no result: its SLURM job's state, else what the folder says."""
+    record = slurm_record(path)
+    if record is not None:
+        return f"{record.get('state', 'UNKNOWN')} (SLURM job {record['job']})"
     return "interrupted or failed" if path.exists() else "not run"
+
+
+def missing_run_notes(rows: list[Row], seeds: list[int], runs_dir: Path, out_dir: Path,
+                      results: dict[str, list[RunResult]]) -> list[str]:
+    """One line per unfinished run that has a SLURM record: its state, job and log."""
+    lines = []
+    for row in rows:
+        done = {r.seed for r in results[row.row]}
+        for seed in seeds:
+            path = run_dir(runs_dir, row.row, seed)
+            record = None if seed in done else slurm_record(path)
+            if record is None:
+                continue
+            log = (f"log {os.path.relpath(record['log'], out_dir)}" if record.get("log") else
+                   "no log (the job never started)")
+            lines.append(f"- {row.label}, seed {seed}: {run_status(path)}, {log}")
+    return lines
 
 
 def _cell(row: Row, runs: list[RunResult], metric: str, test: dict | None) -> str:
@@ -187,7 +222,7 @@ def _csv(rows: list[Row], seeds: list[int], runs_dir: Path,
             r = by_seed.get(seed)
             path = run_dir(runs_dir, row.row, seed)
             writer.writerow([
-                row.row, row.label, seed, "done" if r else _status(path),
+                row.row, row.label, seed, "done" if r else run_status(path),
                 *[f"{r.scores[m]:.4f}" if r else "" for m in METRICS],
                 (r.steps if r and r.steps is not None else ""),
                 (f"{r.train_seconds:.1f}" if r and r.train_seconds is not None else ""),
@@ -236,7 +271,7 @@ def _markdown(table: int, rows: list[Row], seeds: list[int], runs_dir: Path, out
             path = run_dir(runs_dir, row.row, seed)
             r = next((r for r in runs if r.seed == seed), None)
             link = os.path.relpath(path, out_dir)
-            text = f"[s{seed}]({link})" if r else f"s{seed} {_status(path)}"
+            text = f"[s{seed}]({link})" if r else f"s{seed} {run_status(path)}"
             if r and r.wandb:
                 text += f" wandb {r.wandb}"
             links.append(text)
@@ -265,6 +300,7 @@ def _markdown(table: int, rows: list[Row], seeds: list[int], runs_dir: Path, out
     if missing:
         lines += ["", f"Missing runs (not finished): {', '.join(missing)}. Rerun the same "
                       "command to train them; finished runs are kept."]
+        lines += missing_run_notes(rows, seeds, runs_dir, out_dir, results)
     return "\n".join(lines) + "\n"
 
 

@@ -15,12 +15,14 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
 from stsanet.atomic import check_folder_place, write_text_atomic
 from stsanet.errors import ConfigError
 from stsanet.lit.checkpoints import best_checkpoint_path, last_checkpoint_path
 from stsanet.lit.checkpoint_info import read_checkpoint, run_info
+from stsanet.lit.preemption import CheckpointOnSignal
 from stsanet.lit.progress import ProgressFile
 from stsanet.lit.record import RunRecord
 from stsanet.models.weights import save_weights
@@ -100,11 +102,23 @@ def build_module(cfg: DictConfig) -> pl.LightningModule:
 
 def build_trainer(cfg: DictConfig, module: pl.LightningModule, callbacks: list[pl.Callback],
                   loggers: list[Any]) -> pl.Trainer:
-    """The Lightning trainer of `cfg.trainer`; `trainer.compile=true` compiles the network."""
+    """The Lightning trainer of `cfg.trainer`; `trainer.compile=true` compiles the network.
+    In a SLURM job the ranks come from SLURM (one process per task, none spawned), and
+    requeueing is submitit's alone (see :mod:`stsanet.lit.preemption`): Lightning's
+    auto-requeue is switched off."""
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     if trainer_cfg.pop("compile", False):
         module.net.compile()  # in place: same module tree and state_dict keys
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    plugins = []
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+        strategy = trainer_cfg.get("strategy")
+        if isinstance(strategy, dict) and strategy.get("start_method", "popen") != "popen":
+            # srun started one process per rank: Lightning must not spawn more of its own
+            # (trainer=ddp_cpu spawns them when run by hand)
+            strategy["start_method"] = "popen"
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False,
+                       **({"plugins": plugins} if plugins else {}))
 
 
 def _output_dir(cfg: DictConfig) -> Path:
@@ -129,9 +143,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not loggers:  # logger=none: nothing to report learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     record = RunRecord()  # steps, wall time and loss traces, into results.json
-    # progress.json for whoever watches the run folders (the reproduce command)
+    # progress.json for whoever watches the run folders (the reproduce command); a preempted,
+    # requeued or cancelled run saves its state where ckpt_path=auto finds it
     after = "scoring" if OmegaConf.select(cfg, "score") is not None else "finishing"
-    callbacks += [record, ProgressFile(out_dir, after=after)]
+    callbacks += [record, ProgressFile(out_dir, after=after),
+                  CheckpointOnSignal(_last_checkpoint(out_dir))]
     trainer = build_trainer(cfg, module, callbacks, loggers)
 
     metrics: dict[str, float] = {}
@@ -167,14 +183,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
         summary["seconds"] = round(time.perf_counter() - started, 3)
         write_text_atomic(out_dir / "results.json", json.dumps(summary, indent=2))
         log.info("results in %s", out_dir / "results.json")
+        if not trainer.checkpoint_callbacks and cfg.ckpt_path == str(_last_checkpoint(out_dir)):
+            # a run that keeps no checkpoints does not keep the one a signal left to resume from
+            Path(cfg.ckpt_path).unlink(missing_ok=True)
     finish_runs(loggers)
     return metrics
+
+
+def _last_checkpoint(out_dir: Path) -> Path:
+    return out_dir / "checkpoints" / "last.ckpt"
 
 
 def _resume_path(out_dir: Path) -> str | None:
     """``ckpt_path=auto``: this run's ``checkpoints/last.ckpt`` when it exists (a requeued SLURM
     job or an interrupted sweep resumes where it stopped), else a fresh start."""
-    last = out_dir / "checkpoints" / "last.ckpt"
+    last = _last_checkpoint(out_dir)
     if last.is_file():
         log.info("resuming from %s", last)
         return str(last)
