@@ -17,6 +17,8 @@ from stsanet.data.io import read_saliency_map, write_png_atomic
 from stsanet.data.synthetic import SyntheticSize, generate
 from stsanet.metrics.benchmark import cc
 from stsanet.runs.examples import EXAMPLES_DIR, example_frames, frames_of_index, read_examples
+from stsanet.runs import scoring
+from stsanet.runs.predictor import SlidingWindowPredictor
 from stsanet.runs.scoring import ScoreOptions, score_network
 
 
@@ -86,11 +88,19 @@ def test_bad_inputs_get_one_line_and_exit_code_2(data, capsys, arguments, messag
     assert err.startswith("stsanet-compare: ") and message in err and err.count("\n") == 1, err
 
 
-def test_scoring_keeps_the_example_maps_without_keeping_the_predictions(data):
+def test_scoring_keeps_the_example_maps_without_keeping_the_predictions(data, monkeypatch):
     tmp, _, index = data
     videos = index.split("val")
     kept_by = {}
+    made = []  # the predictors scoring builds: each runs its own (channels-last) copy of the net
+
+    def predictor(*args, **kwargs):
+        made.append(SlidingWindowPredictor(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(scoring, "SlidingWindowPredictor", predictor)
     for supervision in ("middle", "last"):
+        made.clear()
         net = MeanFrameNet(input_size=(32, 32))
         out = tmp / f"scored-{supervision}"
         result = score_network(net, index, ScoreOptions(protocol="official", val_stride=8), out,
@@ -103,7 +113,8 @@ def test_scoring_keeps_the_example_maps_without_keeping_the_predictions(data):
             assert Image.open(path).size == (80, 48)
         # middle: the example frames are frames it scored (copied, no extra window); last: its
         # labelled frames differ, so it predicts the same example frames, one window each
-        assert sum(net.calls) == {"middle": 4, "last": 4 + 4}[supervision]
+        windows = sum(sum(p.model.net.calls) for p in made)
+        assert windows == {"middle": 4, "last": 4 + 4}[supervision]
     assert kept_by["middle"] == kept_by["last"]
     # of the middle-supervised labelled frames (15 and 23), those nearest a third and two thirds
     assert [(e.video, e.frame) for e in kept_by["middle"]] == [

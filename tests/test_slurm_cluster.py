@@ -35,8 +35,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from slurm_helpers import (RankReport, StepLog, callback, final_states, job_env, journal,
-                           placement, require_cluster, sacct, wait_for)
+from slurm_helpers import (RENDEZVOUS, RankReport, StepLog, callback, final_states, job_env,
+                           journal, placement, require_cluster, sacct, wait_for)
 from stsanet.data.synthetic import generate
 from stsanet.runs.slurm_jobs import tasks
 
@@ -188,8 +188,11 @@ def test_4_failed_and_cancelled_jobs_are_named_and_only_they_rerun(reproduce_swe
     assert cancelled["state"] == "NO RECORD" and cancelled["log"] is None
     assert failed["state"] == "FAILED" and failed["job"].endswith("_3")
     assert sacct(failed["job"])[0]["State"] == "FAILED"
-    # the failed job's log says why: the corrupt file, with the error's traceback
-    assert "001.AVI" in sweeps["corrupt_log"] and "Traceback" in sweeps["corrupt_log"]
+    # the failed job's log says why in one line naming the corrupt file, without a traceback
+    refusal = [line for line in sweeps["corrupt_log"].splitlines()
+               if line.startswith("stsanet-train: ")]
+    assert len(refusal) == 1 and "001.AVI" in refusal[0], sweeps["corrupt_log"]
+    assert "Traceback" not in sweeps["corrupt_log"] and "exit code 2" in sweeps["corrupt_log"]
 
     table = sweeps["first_table"]
     assert "Missing runs (not finished): last-supervised (2 of 2 seeds)" in table
@@ -361,6 +364,8 @@ def test_5_ddp_job_takes_its_ranks_from_slurm_and_matches_a_local_ddp_run(
     from stsanet.runs.train import train
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    for name in RENDEZVOUS:  # a free port of its own, not one an earlier DDP test left behind
+        monkeypatch.delenv(name, raising=False)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=overrides)

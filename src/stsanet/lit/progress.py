@@ -73,4 +73,6 @@ class ProgressFile(pl.Callback):
         self._write(trainer, self.after)
 
     def on_exception(self, trainer, pl_module, exception) -> None:
+        if self._session is None:  # refused before training began: leave nothing behind
+            return
         self._write(trainer, "stopped", error=type(exception).__name__)
