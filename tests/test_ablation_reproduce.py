@@ -383,6 +383,10 @@ def test_rerun_trains_only_the_missing_runs(tmp_path, monkeypatch, capsys):
     assert main(["--table", "3", "--seeds", "2", "--out", str(tmp_path)]) == 0
     assert len(launched) == 1 and "+ablation=unet_amsf" in launched[0]
     assert "seed=12346" in launched[0] and "stsanet.cli.train" in launched[0]
+    progress = [line.split(" · ", 1)[1] for line in capsys.readouterr().out.splitlines()
+                if line.startswith("reproduce: progress")]
+    # the whole table is counted, the runs an earlier session finished included
+    assert progress == ["done 9/10 · pending 1: unet_amsf/seed12346", "done 10/10"]
     markdown = (tmp_path / "synthetic" / "table3.md").read_text()
     assert "Missing runs" not in markdown
     assert "PIPELINE CHECK on generated data (synthetic), not the paper's claim" in markdown

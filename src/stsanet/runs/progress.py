@@ -85,7 +85,8 @@ def format_status(statuses: list[RunStatus]) -> str:
 class SweepProgress:
     """While the ``with`` block runs (a sweep), prints the sweep's status line whenever a run
     changes state, and otherwise every ``every_s`` seconds if anything moved; once more at the
-    end. A watcher thread; the block itself is untouched."""
+    end if that line would differ from the last. A watcher thread; the block itself is
+    untouched."""
 
     def __init__(self, runs_dir: Path, pairs: list[tuple[str, int]], every_s: float = 30.0,
                  poll_s: float = 2.0, stream=None, since: float | None = None):
@@ -134,4 +135,6 @@ class SweepProgress:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
-            self._print(sweep_status(self.runs_dir, self.pairs, self.since))
+            statuses = sweep_status(self.runs_dir, self.pairs, self.since)
+            if self._last is None or statuses != self._last[0]:
+                self._print(statuses)

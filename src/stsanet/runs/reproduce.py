@@ -259,7 +259,7 @@ def run_sweeps(args: argparse.Namespace, todo: dict[str, list[int]], runs_dir: P
         command = [sys.executable, "-m", "stsanet.cli.train", "-m",
                    *sweep_overrides(args, group_rows, group_seeds, runs_dir)]
         print("$ " + " ".join(command), flush=True)
-        with SweepProgress(runs_dir, _pairs(todo), every_s=args.progress_every):
+        with SweepProgress(runs_dir, table_runs(args), every_s=args.progress_every):
             returncode = subprocess.run(command).returncode  # the watcher reads the run folders
         if returncode:
             code = returncode
@@ -268,8 +268,10 @@ def run_sweeps(args: argparse.Namespace, todo: dict[str, list[int]], runs_dir: P
     return code
 
 
-def _pairs(todo: dict[str, list[int]]) -> list[tuple[str, int]]:
-    return [(row, seed) for row, seeds in todo.items() for seed in seeds]
+def table_runs(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """Every (row, seed) of the table: progress counts the runs an earlier session finished."""
+    return [(row.row, seed) for row in paper_rows(args.table, args.data)
+            for seed in seeds_of(args)]
 
 
 def run_slurm_sweeps(args: argparse.Namespace, todo: dict[str, list[int]],
@@ -297,7 +299,7 @@ def run_slurm_sweeps(args: argparse.Namespace, todo: dict[str, list[int]],
         sweeps.append((subprocess.Popen(command), folder,
                        slurm_jobs.sweep_order(group_rows, group_seeds)))
     code = 0
-    with SweepProgress(runs_dir, _pairs(todo), every_s=args.progress_every):
+    with SweepProgress(runs_dir, table_runs(args), every_s=args.progress_every):
         for process, folder, order in sweeps:
             returncode = slurm_jobs.follow(process, folder, order, runs_dir)
             slurm_jobs.settle(folder, order, runs_dir)
