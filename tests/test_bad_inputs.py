@@ -632,15 +632,29 @@ def _hidden_files(root: Path) -> list[str]:
     return [str(p) for p in root.rglob(".*")]
 
 
+@pytest.fixture
+def ctrl_c_delivered():
+    """Ctrl-C reaches this process and its children. A shell that starts pytest in the
+    background (``cmd &`` without job control, nohup) ignores SIGINT, and an ignored signal is
+    inherited and, rightly, stays ignored by the commands: these tests are about one that
+    arrives. Returns the preexec_fn that gives a child the default disposition."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        yield lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        yield None
+
+
 @pytest.mark.parametrize("signum, status, said", [(signal.SIGINT, 130, "Ctrl-C"),
                                                   (signal.SIGTERM, 143, "SIGTERM")],
                          ids=["ctrl-c", "sigterm"])
 def test_interrupted_generation_is_completed_by_the_command_check_data_gives(
-        signum, status, said, tmp_path, capsys, monkeypatch):
+        signum, status, said, tmp_path, capsys, monkeypatch, ctrl_c_delivered):
     root = tmp_path / "synthetic"
     process = subprocess.Popen([str(BIN / "stsanet-make-synthetic"), f"root={root}", "size=ci"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=ctrl_c_delivered)
     deadline = time.monotonic() + 300
     while not (root / "video" / "001.AVI").exists() and process.poll() is None:
         assert time.monotonic() < deadline, "generation did not start"
@@ -708,7 +722,8 @@ def test_a_new_command_is_one_decorator(capsys):
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_library_that_exits_after_ctrl_c_is_reported_as_interrupted(signum, status, capsys):
+def test_a_library_that_exits_after_ctrl_c_is_reported_as_interrupted(signum, status, capsys,
+                                                                       ctrl_c_delivered):
     """Lightning's trainer catches KeyboardInterrupt, shuts down and calls sys.exit(1); the
     boundary knows the signal came and reports it as the interrupt it was."""
     from stsanet.cli.boundary import command
@@ -726,3 +741,20 @@ def test_a_library_that_exits_after_ctrl_c_is_reported_as_interrupted(signum, st
     assert main([]) == status
     assert capsys.readouterr().err.startswith("stsanet-train: interrupted (")
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    """Started with SIGINT ignored (nohup, a background job), a command does not start
+    answering it."""
+    from stsanet.cli.boundary import command
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        @command("stsanet-train")
+        def main(argv):
+            return 0 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else 1
+
+        assert main([]) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
