@@ -173,7 +173,8 @@ class RankReport(pl.Callback):
                   "environment": type(environment).__name__,
                   "auto_requeue": getattr(environment, "auto_requeue", None),
                   "backend": getattr(trainer.strategy, "process_group_backend", None),
-                  "threads": torch.get_num_threads()}
+                  "threads": torch.get_num_threads(),
+                  "main_port": getattr(environment, "main_port", None)}
         path = Path(trainer.default_root_dir) / f"rank{trainer.global_rank}.json"
         path.write_text(json.dumps(report))
 

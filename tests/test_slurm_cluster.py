@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import signal
 import statistics
 import subprocess
@@ -66,13 +67,14 @@ def tiny(root: Path | str, steps: int) -> list[str]:
             "ckpt_path=auto"]
 
 
-def submit(sweep_dir: Path, overrides: list[str], log: Path) -> subprocess.Popen:
+def submit(sweep_dir: Path, overrides: list[str], log: Path,
+           env: dict[str, str] | None = None) -> subprocess.Popen:
     """stsanet-train -m on the SLURM CPU launcher; one job per value of the sweep."""
     command = [sys.executable, "-m", "stsanet.cli.train", "-m", "hydra/launcher=slurm_cpu",
                *placement(), f"hydra.sweep.dir={sweep_dir}", *overrides]
     with open(log, "w") as handle:
-        return subprocess.Popen(command, env=job_env(sweep_dir), stdout=handle, stderr=handle,
-                                cwd=sweep_dir.parent)
+        return subprocess.Popen(command, env={**job_env(sweep_dir), **(env or {})},
+                                stdout=handle, stderr=handle, cwd=sweep_dir.parent)
 
 
 def finish(process: subprocess.Popen, log: Path, timeout: float) -> int:
@@ -213,6 +215,10 @@ def test_4_failed_and_cancelled_jobs_are_named_and_only_they_rerun(reproduce_swe
     assert len(launched) == 1
     assert "+ablation=last_supervised" in launched[0] and f"seed={SEEDS[0]},{SEEDS[1]}" in launched[0]
     assert f"finished runs kept: ours/seed{SEEDS[0]}, ours/seed{SEEDS[1]}" in second.stdout
+    # sweep progress follows the SLURM jobs through their run folders, counting the whole table
+    progress = [line.split(" · ", 1)[1] for line in second.stdout.splitlines()
+                if line.startswith("reproduce: progress")]
+    assert progress[0].startswith("done 2/4 · ") and progress[-1] == "done 4/4", progress
 
 
 def test_1_reproduce_runs_one_slurm_job_per_row_and_seed(reproduce_sweeps):
@@ -353,7 +359,14 @@ def test_5_ddp_job_takes_its_ranks_from_slurm_and_matches_a_local_ddp_run(
                  callback(RankReport), callback(StepLog)]
     sweep = tmp_path / "ddp"
     log = tmp_path / "hydra.log"
-    process = submit(sweep, [*overrides, "hydra.sweep.subdir=run"], log)
+    # a rendezvous left in the submitting shell, on a port that is taken: sbatch passes it on,
+    # and the launcher's setup must clear it so the job's ranks meet where SLURM says
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    stale = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(taken.getsockname()[1]),
+             "WORLD_SIZE": "7", "RANK": "3"}
+    process = submit(sweep, [*overrides, "hydra.sweep.subdir=run"], log, env=stale)
 
     # the same run with Lightning's own launcher here, meanwhile (one thread per rank, as there)
     from hydra import compose, initialize_config_dir
@@ -375,6 +388,7 @@ def test_5_ddp_job_takes_its_ranks_from_slurm_and_matches_a_local_ddp_run(
     cfg.pop("hydra", None)
     train(cfg)
     assert finish(process, log, 300) == 0, log.read_text()[-3000:]
+    taken.close()
 
     run = sweep / "run"
     reports = [json.loads((run / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -383,6 +397,7 @@ def test_5_ddp_job_takes_its_ranks_from_slurm_and_matches_a_local_ddp_run(
         assert report["world_size"] == 2 and report["SLURM_NTASKS"] == "2"
         assert report["environment"] == "SLURMEnvironment" and report["auto_requeue"] is False
         assert report["backend"] == "gloo" and report["threads"] == 1
+        assert report["main_port"] != int(stale["MASTER_PORT"])  # SLURM's, not the shell's
     assert [p.relative_to(run) for p in run.rglob("*.ckpt")] == [Path("checkpoints/last.ckpt")]
     slurm_loss = [(e["step"], e["loss"]) for e in journal(run) if e["event"] == "step"]
     local_loss = [(e["step"], e["loss"]) for e in journal(local) if e["event"] == "step"]
