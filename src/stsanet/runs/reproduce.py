@@ -251,15 +251,17 @@ def multiruns(todo: dict[str, list[int]], launcher: str) -> list[tuple[list[str]
     return out
 
 
-def run_sweeps(args: argparse.Namespace, todo: dict[str, list[int]], runs_dir: Path) -> int:
+def run_sweeps(args: argparse.Namespace, todo: dict[str, list[int]], runs_dir: Path,
+               table_runs: list[tuple[str, int]]) -> int:
     """The multiruns of the pending runs, one after the other (basic or submitit_local
-    launcher); the exit code of the last failed one, else 0."""
+    launcher); the exit code of the last failed one, else 0. Progress counts every
+    (row, seed) of ``table_runs``, those an earlier session finished included."""
     code = 0
     for group_rows, group_seeds in multiruns(todo, args.launcher):
         command = [sys.executable, "-m", "stsanet.cli.train", "-m",
                    *sweep_overrides(args, group_rows, group_seeds, runs_dir)]
         print("$ " + " ".join(command), flush=True)
-        with SweepProgress(runs_dir, table_runs(args), every_s=args.progress_every):
+        with SweepProgress(runs_dir, table_runs, every_s=args.progress_every):
             returncode = subprocess.run(command).returncode  # the watcher reads the run folders
         if returncode:
             code = returncode
@@ -268,14 +270,8 @@ def run_sweeps(args: argparse.Namespace, todo: dict[str, list[int]], runs_dir: P
     return code
 
 
-def table_runs(args: argparse.Namespace) -> list[tuple[str, int]]:
-    """Every (row, seed) of the table: progress counts the runs an earlier session finished."""
-    return [(row.row, seed) for row in paper_rows(args.table, args.data)
-            for seed in seeds_of(args)]
-
-
 def run_slurm_sweeps(args: argparse.Namespace, todo: dict[str, list[int]],
-                     runs_dir: Path) -> int:
+                     runs_dir: Path, table_runs: list[tuple[str, int]]) -> int:
     """The multiruns of the pending runs on SLURM, submitted together and followed until none
     of their jobs is pending or running (:mod:`stsanet.runs.slurm_jobs`); runs whose job from
     an earlier, interrupted reproduce is still queued are not submitted again. Returns the exit
@@ -299,7 +295,7 @@ def run_slurm_sweeps(args: argparse.Namespace, todo: dict[str, list[int]],
         sweeps.append((subprocess.Popen(command), folder,
                        slurm_jobs.sweep_order(group_rows, group_seeds)))
     code = 0
-    with SweepProgress(runs_dir, table_runs(args), every_s=args.progress_every):
+    with SweepProgress(runs_dir, table_runs, every_s=args.progress_every):
         for process, folder, order in sweeps:
             returncode = slurm_jobs.follow(process, folder, order, runs_dir)
             slurm_jobs.settle(folder, order, runs_dir)
@@ -355,7 +351,8 @@ def reproduce(args: argparse.Namespace) -> int:
     base = Path(args.out).resolve() / args.data
     runs_dir = base / "runs"
     todo = pending(rows, seeds, runs_dir)
-    finished = [f"{r.row}/seed{s}" for r in rows for s in seeds if s not in todo.get(r.row, [])]
+    table_runs = [(r.row, s) for r in rows for s in seeds]
+    finished = [f"{row}/seed{s}" for row, s in table_runs if s not in todo.get(row, [])]
     code = 0
     if finished:
         print(f"reproduce: finished runs kept: {', '.join(dict.fromkeys(finished))}", flush=True)
@@ -369,9 +366,9 @@ def reproduce(args: argparse.Namespace) -> int:
             raise ReproduceError(f"--data-root {args.data_root}: no such folder (DATA_ROOT=... "
                                  f"for make)")
         if args.launcher == "slurm":
-            code = run_slurm_sweeps(args, todo, runs_dir)
+            code = run_slurm_sweeps(args, todo, runs_dir, table_runs)
         else:
-            code = run_sweeps(args, todo, runs_dir)
+            code = run_sweeps(args, todo, runs_dir, table_runs)
     title, notes = table_title(args)
     paths = aggregate(args.table, rows, seeds, runs_dir, base, title, notes)
     if args.logger == "wandb":  # the table, its figures and its page in one run of the group
