@@ -72,8 +72,9 @@ def placement() -> list[str]:
     return overrides
 
 
-# what an in-process DDP test before leaves in os.environ (Lightning sets them and keeps them):
-# passed on by sbatch, a job would rendezvous on that port instead of its own
+# what an in-process DDP test before leaves in os.environ (Lightning sets them and keeps them).
+# sbatch passes them on and the SLURM launchers' setup clears them in the job, so job_env keeps
+# them (the jobs meet that case as users' jobs do); a local DDP run here must drop them itself
 RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK",
               "GROUP_RANK", "LOCAL_WORLD_SIZE")
 
@@ -81,8 +82,7 @@ RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", 
 def job_env(root: Path) -> dict[str, str]:
     """The environment of the commands that submit (sbatch passes it on to the jobs)."""
     path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-    inherited = {k: v for k, v in os.environ.items() if k not in RENDEZVOUS}
-    return {**inherited, "PYTHONPATH": path, "STSANET_ROOT": str(root),
+    return {**os.environ, "PYTHONPATH": path, "STSANET_ROOT": str(root),
             "STSANET_CACHE_DIR": str(root / "cache"), "STSANET_SLURM_POLL_S": "1"}
 
 
